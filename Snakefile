@@ -1,0 +1,26 @@
+# lbhessian: large-batch training, Hessian spectra and adversarial robustness (Yao et al. 2018).
+# `snakemake --cores all` runs params.yaml; `--configfile config/paper.yaml` runs another experiment.
+# The config is validated against workflow/schemas/config.schema.json before any job runs.
+
+
+# Only the default config when none is given: Snakemake would otherwise merge params.yaml into it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/measure.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        run_targets("metrics.json"),
+        run_targets("spectrum.json"),
+        run_targets("inputs.json"),
+        run_targets("attack.json"),
+        REPORT_TARGETS,

@@ -1,0 +1,367 @@
+"""The collect step: every run's outputs -> one tidy table (summary.csv), headline metrics, plot data.
+
+summary.csv is the single source of the tables, the claims and the scalar figures. Figures that need
+curves (landscapes, training history, input-Hessian spectra) follow its `run_dir` column back to the
+per-run files. Every per-run file except metrics.json is optional: a missing one leaves empty cells.
+"""
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import LbhError
+
+RUN_GLOB = "*/*/*/bs*/seed*/metrics.json"
+KEY_COLUMNS = ["dataset", "model", "mode", "batch_size", "seed"]
+# Columns every consumer (tables, claims, figures) may rely on; the rest depend on the grid.
+REQUIRED_COLUMNS = KEY_COLUMNS + ["status", "run_dir"]
+# acc_{attack}_eps{eps}_{split}, e.g. acc_fgsm_linf_eps0.1_test
+ACC_COLUMN = re.compile(r"^acc_(?P<attack>[a-z0-9]+(?:_[a-z0-9]+)*?)_eps(?P<eps>[0-9.eE+-]+)_(?P<split>[a-z]+)$")
+
+
+def eps_key(eps) -> str:
+    """One spelling per eps value ("0.1", "1", "0.0392157") so that columns from different runs match."""
+    try:
+        return format(float(eps), "g")
+    except (TypeError, ValueError):
+        raise LbhError(f"attack eps {eps!r}: expected a number") from None
+
+
+def acc_column(attack: str, eps, split: str) -> str:
+    return f"acc_{attack}_eps{eps_key(eps)}_{split}"
+
+
+def parse_acc_column(name: str):
+    """(attack, eps, split) of an adversarial-accuracy column, or None for any other column."""
+    m = ACC_COLUMN.match(name)
+    if m is None:
+        return None
+    return m["attack"], float(m["eps"]), m["split"]
+
+
+def _read(path: Path, required: bool):
+    if not path.exists():
+        if required:
+            raise LbhError(f"{path}: file not found")
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise LbhError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def _num(x):
+    """A float, or NaN for null / missing / non-numeric (a diverged run writes null)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def _robust_fields(robust) -> dict:
+    if not robust:
+        return {
+            "robust": False,
+            "robust_attack": "",
+            "robust_norm": "",
+            "robust_eps": math.nan,
+            "robust_fraction": math.nan,
+        }
+    if not isinstance(robust, dict):
+        raise LbhError(f"metrics.json 'robust': expected an object or null, got {type(robust).__name__}")
+    eps = robust.get("eps")
+    eps_list = eps if isinstance(eps, list) else [eps]
+    eps_vals = [_num(e) for e in eps_list if e is not None]
+    # Several eps in one mode means training mixed them; the largest is the strength that matters.
+    return {
+        "robust": True,
+        "robust_attack": str(robust.get("attack", "")),
+        "robust_norm": str(robust.get("norm", "")),
+        "robust_eps": max(eps_vals) if eps_vals else math.nan,
+        "robust_fraction": _num(robust.get("fraction")),
+    }
+
+
+def _spectrum_fields(spec: dict | None, path: Path) -> dict:
+    if spec is None or spec.get("status") == "skipped":  # the step's marker for a diverged run
+        return {}
+    train = spec.get("train")
+    if not isinstance(train, dict):
+        raise LbhError(f"{path}: expected a 'train' object with the weight-Hessian measurements")
+    row = {}
+    eig = train.get("eigenvalues") or []
+    for i, v in enumerate(eig, start=1):
+        row[f"lambda_{i}"] = _num(v)
+    res = [_num(r) for r in (train.get("residuals") or [])]
+    row["residual_max"] = max(res) if res else math.nan
+    row["hessian_method"] = train.get("method", "")
+    row["hessian_samples"] = _num(train.get("samples"))
+    row["hessian_matvecs"] = _num(train.get("matvecs"))
+    power = train.get("power") or {}
+    row["power_max_rel_diff"] = _num(power.get("max_rel_diff"))
+    row["min_eigenvalue"] = _num(train.get("min_eigenvalue"))
+    row["grad_norm"] = _num(train.get("grad_norm"))
+    row["hessian_loss"] = _num(train.get("loss"))
+    row["trace"] = _num(train.get("trace"))
+    land = train.get("landscape_1d") or {}
+    alpha, loss = land.get("alpha"), land.get("train_loss")
+    if alpha and loss and len(alpha) == len(loss):
+        a = np.asarray([_num(x) for x in alpha])
+        lo = np.asarray([_num(x) for x in loss])
+        if np.isfinite(lo).any():
+            row["landscape_argmin_alpha"] = float(a[np.nanargmin(lo)])
+            # One grid step: the resolution at which "minimum at 0" can be judged.
+            row["landscape_alpha_step"] = float(np.min(np.diff(np.sort(a)))) if len(a) > 1 else math.nan
+    for split, block in spec.items():
+        if split in ("train", "seconds") or not isinstance(block, dict):
+            continue
+        eig = block.get("eigenvalues") or []
+        row[f"{split}_lambda_1"] = _num(eig[0]) if eig else math.nan
+        row[f"{split}_grad_norm"] = _num(block.get("grad_norm"))
+    row["spectrum_seconds"] = _num(spec.get("seconds"))
+    return row
+
+
+def _inputs_fields(inp: dict | None) -> dict:
+    if inp is None:
+        return {}
+    row = {}
+    for split, block in inp.items():
+        if split == "exact" or not isinstance(block, dict):
+            continue
+        row[f"input_grad_norm_{split}"] = _num(block.get("grad_norm_mean"))
+        row[f"input_grad_norm_{split}_std"] = _num(block.get("grad_norm_std"))
+        row[f"input_lambda1_{split}"] = _num(block.get("lambda1_mean"))
+        row[f"input_lambda1_{split}_std"] = _num(block.get("lambda1_std"))
+        row[f"input_samples_{split}"] = _num(block.get("samples"))
+    exact = inp.get("exact") or []
+    if exact:
+        min_eig = np.array([_num(e.get("min_eig")) for e in exact])
+        max_eig = np.array([_num(e.get("max_eig")) for e in exact])
+        # Relative to the image's largest eigenvalue: float round-off scales with it.
+        scale = np.maximum(np.abs(max_eig), np.finfo(float).tiny)
+        excess = [_num(e.get("rank")) - (_num(e.get("classes")) - 1) for e in exact]
+        row["input_exact_images"] = len(exact)
+        row["input_exact_min_eig"] = float(np.nanmin(min_eig)) if np.isfinite(min_eig).any() else math.nan
+        rel = min_eig / scale
+        row["input_exact_min_rel"] = float(np.nanmin(rel)) if np.isfinite(rel).any() else math.nan
+        row["input_exact_rank_excess"] = float(np.nanmax(excess)) if np.isfinite(excess).any() else math.nan
+    row["inputs_seconds"] = _num(inp.get("seconds"))
+    return row
+
+
+def _attack_fields(att: dict | None) -> dict:
+    if att is None:
+        return {}
+    row = {}
+    for split, block in att.items():
+        if not isinstance(block, dict):
+            continue
+        row[f"clean_acc_{split}"] = _num(block.get("clean_acc"))
+        for attack, by_eps in block.items():
+            if isinstance(by_eps, dict):
+                for eps, acc in by_eps.items():
+                    row[acc_column(attack, eps, split)] = _num(acc)
+    row["attack_seconds"] = _num(att.get("seconds"))
+    row["attack_images_per_second"] = _num(att.get("images_per_second"))
+    return row
+
+
+def collect_run(run_dir, root=None) -> dict:
+    """One summary row from one run directory (metrics.json required, the other files optional)."""
+    run_dir = Path(run_dir)
+    metrics = _read(run_dir / "metrics.json", required=True)
+    if not isinstance(metrics, dict):
+        raise LbhError(f"{run_dir / 'metrics.json'}: expected a JSON object")
+    # The path is the fallback for the keys: results/runs/{dataset}/{model}/{mode}/bs{b}/seed{s}.
+    parts = run_dir.parts[-5:]
+    from_path = {}
+    if len(parts) == 5 and parts[3].startswith("bs") and parts[4].startswith("seed"):
+        from_path = {
+            "dataset": parts[0],
+            "model": parts[1],
+            "mode": parts[2],
+            "batch_size": parts[3][2:],
+            "seed": parts[4][4:],
+        }
+    row = {}
+    for key in KEY_COLUMNS:
+        value = metrics.get(key, from_path.get(key))
+        if value is None:
+            raise LbhError(f"{run_dir / 'metrics.json'}: missing '{key}' (and the path does not give it)")
+        row[key] = value
+    try:
+        row["batch_size"] = int(row["batch_size"])
+        row["seed"] = int(row["seed"])
+    except (TypeError, ValueError):
+        raise LbhError(f"{run_dir / 'metrics.json'}: 'batch_size' and 'seed' must be integers") from None
+    row["status"] = metrics.get("status", "ok")
+    row["batch_label"] = str(metrics.get("batch_label", row["batch_size"]))  # "full" for gradient descent
+    row.update(_robust_fields(metrics.get("robust")))
+    row["stop_rule"] = metrics.get("stop_rule", "")
+    row["epochs"] = _num(metrics.get("epochs"))
+    row["lr"] = _num(metrics.get("lr"))
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+        row[key] = _num(metrics.get(key))
+    row["train_seconds"] = _num(metrics.get("seconds"))
+    spec_path = run_dir / "spectrum.json"
+    row.update(_spectrum_fields(_read(spec_path, required=False), spec_path))
+    row.update(_inputs_fields(_read(run_dir / "inputs.json", required=False)))
+    row.update(_attack_fields(_read(run_dir / "attack.json", required=False)))
+    secs = [row.get(k, math.nan) for k in ("train_seconds", "spectrum_seconds", "inputs_seconds", "attack_seconds")]
+    row["total_seconds"] = float(np.nansum(secs)) if np.isfinite(secs).any() else math.nan
+    row["has_history"] = (run_dir / "history.csv").exists()
+    row["run_dir"] = str(run_dir.relative_to(root)) if root is not None else str(run_dir)
+    return row
+
+
+def find_runs(runs_dir) -> list[Path]:
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise LbhError(f"{runs_dir}: runs directory not found")
+    return sorted(p.parent for p in runs_dir.glob(RUN_GLOB))
+
+
+def _column_order(columns) -> list[str]:
+    def rank(c):
+        if c in KEY_COLUMNS:
+            return (0, KEY_COLUMNS.index(c), 0.0, c)
+        if m := re.fullmatch(r"lambda_(\d+)", c):
+            return (2, 0, float(m[1]), c)
+        if p := parse_acc_column(c):
+            return (3, 0, p[1], c)
+        if c == "run_dir":
+            return (9, 0, 0.0, c)
+        return (1, 0, 0.0, c) if not c.endswith("seconds") else (4, 0, 0.0, c)
+
+    return sorted(columns, key=rank)
+
+
+def collect(runs_dir=None, relative_to=None, run_dirs=None) -> pd.DataFrame:
+    """The summary table of the runs in run_dirs, or of every run under runs_dir.
+
+    The workflow passes run_dirs (the current grid), so runs left over from an older config stay out.
+    run_dir is stored relative to relative_to.
+    """
+    if run_dirs is not None:
+        runs = [Path(r) for r in run_dirs]
+        if not runs:
+            raise LbhError("collect: empty list of run directories")
+    else:
+        runs = find_runs(runs_dir)
+        if not runs:
+            raise LbhError(f"{runs_dir}: no runs found (expected {RUN_GLOB})")
+    rows = [collect_run(r, root=relative_to) for r in runs]
+    df = pd.DataFrame(rows)
+    df = df[_column_order(df.columns)]
+    return df.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
+
+
+def read_summary(path, required=REQUIRED_COLUMNS) -> pd.DataFrame:
+    """summary.csv with its key columns checked; an empty table is an error (nothing to report)."""
+    path = Path(path)
+    if not path.exists():
+        raise LbhError(f"{path}: summary table not found (run `lbhessian collect` first)")
+    try:
+        df = pd.read_csv(path, keep_default_na=True, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise LbhError(f"{path}: summary table is empty (no header, no runs)") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise LbhError(f"{path}: missing column(s) {', '.join(missing)}")
+    if df.empty:
+        raise LbhError(f"{path}: summary table has no rows (no runs collected)")
+    df["robust"] = df.get("robust", False)
+    df["robust"] = df["robust"].fillna(False).astype(bool)
+    for c in ("batch_size", "seed"):
+        if not pd.api.types.is_integer_dtype(df[c]):
+            raise LbhError(f"{path}: column '{c}' must hold integers")
+    df["mode"] = df["mode"].astype(str)
+    return df
+
+
+def ok_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """Runs that finished (a diverged run has no meaningful curvature or accuracy)."""
+    return df[df["status"].astype(str) == "ok"]
+
+
+def pick_eps(df: pd.DataFrame, attack: str, split: str, wanted=None):
+    """The eps column to use for attack/split: wanted if present, else the nearest one; None if none."""
+    cols = {}
+    for c in df.columns:
+        p = parse_acc_column(c)
+        if p and p[0] == attack and p[2] == split and df[c].notna().any():
+            cols[p[1]] = c
+    if not cols:
+        return None, None
+    if wanted is None:
+        eps = sorted(cols)[len(cols) // 2]
+    else:
+        eps = min(cols, key=lambda e: (abs(e - float(wanted)), e))
+    return eps, cols[eps]
+
+
+def headline_metrics(df: pd.DataFrame, headline_eps=None) -> dict:
+    """Mean over seeds per experiment / mode / batch size: the numbers `dvc metrics show` tracks."""
+    out = {"runs": int(len(df)), "diverged": int((df["status"].astype(str) != "ok").sum())}
+    ok = ok_runs(df)
+    split = "test" if any(c.endswith("_test") and c.startswith("acc_fgsm_linf") for c in df.columns) else "train"
+    eps, fgsm_col = pick_eps(df, "fgsm_linf", split, headline_eps)
+    if fgsm_col:
+        out["fgsm_eps"] = eps
+    for (dataset, model, mode), g in ok.groupby(["dataset", "model", "mode"], sort=True):
+        block = {}
+        for bs, gb in g.groupby("batch_size", sort=True):
+            m = {"seeds": int(gb["seed"].nunique())}
+            for col, name in [
+                ("train_acc", "train_acc"),
+                ("test_acc", "test_acc"),
+                ("lambda_1", "lambda_1"),
+                ("grad_norm", "grad_norm"),
+                ("input_grad_norm_test", "input_grad_norm"),
+                ("input_lambda1_test", "input_lambda1"),
+                (fgsm_col, "fgsm_acc"),
+            ]:
+                if col and col in gb and gb[col].notna().any():
+                    m[name] = float(gb[col].mean())
+            block[f"bs{bs}"] = m
+        out[f"{dataset}/{model}/{mode}"] = block
+    return out
+
+
+def write_plot_data(df: pd.DataFrame, plots_dir, base=".", headline_eps=None) -> dict:
+    """Tidy CSVs for `dvc plots`: one row per point. Returns {name: path}."""
+    plots_dir = Path(plots_dir)
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    keys = ["dataset", "model", "mode", "batch_size", "seed"]
+    ok = ok_runs(df)
+    out = {}
+    cols = keys + [c for c in ("lambda_1", "grad_norm", "trace") if c in ok]
+    out["lambda1_vs_batch"] = ok[cols]
+    acc = ok[keys + [c for c in ("train_acc", "test_acc") if c in ok]].copy()
+    for split in ("train", "test"):
+        eps, col = pick_eps(ok, "fgsm_linf", split, headline_eps)
+        if col:
+            acc[f"fgsm_acc_{split}"] = ok[col]
+            acc["fgsm_eps"] = eps
+    out["accuracy_vs_batch"] = acc
+    curves = []
+    for _, r in ok.iterrows():
+        h = Path(base) / str(r["run_dir"]) / "history.csv"
+        if h.exists():
+            hist = pd.read_csv(h)
+            for k in keys:
+                hist.insert(keys.index(k), k, r[k])
+            curves.append(hist)
+    history_cols = keys + ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "lambda1", "grad_norm"]
+    out["training_curves"] = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=history_cols)
+    paths = {}
+    for name, table in out.items():
+        paths[name] = plots_dir / f"{name}.csv"
+        table.to_csv(paths[name], index=False)
+    return paths

@@ -1,0 +1,117 @@
+"""The ``inputs`` step: input-gradient and input-Hessian measurements of one trained run (inputs.json).
+
+For a fixed sample of images (the first ``samples`` of each split, which are in shuffled order) and the
+loss J = cross-entropy at the true label: ||grad_x J|| and lambda_1(H_x), the top eigenvalue of the
+per-image input Hessian, by batched Lanczos on all images of a chunk at once. For the first
+``exact_images`` test images the exact H_x is formed in float64 and fully diagonalised (claim 6: for
+ReLU networks with softmax it is PSD with rank <= classes - 1).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from lbhessian.curvature import InputHessian, exact_input_hessian, frozen, lanczos
+from lbhessian.curvature.operators import MEMORY_FRACTION, free_memory_bytes, model_device, saved_bytes
+from lbhessian.data import Split
+from lbhessian.errors import LbhError
+from lbhessian.spectrum import SEED, split_tensors
+
+DEFAULTS = {"samples": 500, "iters": 20, "exact_images": 4}
+TOL = 1e-3  # relative residual at which lambda_1(H_x) is accepted (at most ``iters`` products)
+TOP = 10  # eigenvalues listed per exact image
+MAX_CHUNK = 1024
+
+
+def _settings(cfg: dict | None) -> dict:
+    cfg = dict(cfg or {})
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise LbhError(f"inputs: unknown keys {unknown}; expected some of {sorted(DEFAULTS)}")
+    out = {**DEFAULTS, **cfg}
+    if not isinstance(out["iters"], int) or out["iters"] < 1:
+        raise LbhError(f"inputs.iters: expected a positive integer, got {out['iters']!r}")
+    if not isinstance(out["exact_images"], int) or out["exact_images"] < 0:
+        raise LbhError(f"inputs.exact_images: expected a non-negative integer, got {out['exact_images']!r}")
+    return out
+
+
+def image_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int) -> int:
+    """Images per batched solve: graph bytes (probed) plus Lanczos basis, within a share of free memory."""
+    dev = model_device(model)
+    probe = min(4, len(x))
+    graph = saved_bytes(lambda: InputHessian(model, x[:probe], y[:probe])) / probe
+    basis = (iters + 2) * x[0].numel() * x.element_size()
+    budget = free_memory_bytes(dev) * MEMORY_FRACTION.get(dev.type, 0.2)
+    return int(max(1, min(MAX_CHUNK, budget // (graph + basis))))
+
+
+def _stats(v: torch.Tensor) -> tuple[float, float]:
+    return float(v.mean()), float(v.std(correction=1)) if len(v) > 1 else 0.0
+
+
+def measure_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int) -> dict:
+    """Mean/std of ||grad_x J|| and lambda_1(H_x) over the images ``x``."""
+    chunk = image_chunk(model, x, y, iters)
+    norms, lam, res, used = [], [], [], 0
+    for i in range(0, len(x), chunk):
+        op = InputHessian(model, x[i : i + chunk], y[i : i + chunk])
+        norms.append(op.gradients().norm(dim=1).double().cpu())
+        r = lanczos(op, 1, tol=TOL, max_iter=iters, seed=SEED, vectors=False)
+        lam.append(r.eigenvalues[:, 0])
+        res.append(r.residuals[:, 0])
+        used += r.total_matvecs
+    norms, lam, res = torch.cat(norms), torch.cat(lam), torch.cat(res)
+    g_mean, g_std = _stats(norms)
+    l_mean, l_std = _stats(lam)
+    return {
+        "samples": len(x),
+        "grad_norm_mean": g_mean,
+        "grad_norm_std": g_std,
+        "lambda1_mean": l_mean,
+        "lambda1_std": l_std,
+        "lambda1_median": float(lam.median()),
+        "converged_fraction": float((res <= TOL).double().mean()),
+        "residual_max": float(res.max()),
+        "matvecs": used,
+        "chunk": chunk,
+    }
+
+
+def exact_spectrum(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classes: int) -> dict:
+    """Eigenvalues of the exact float64 input Hessian of one image; rank by numpy's matrix_rank rule."""
+    h = exact_input_hessian(model, x, y, dtype=torch.float64)
+    eig = torch.linalg.eigvalsh(h).cpu()
+    scale = float(eig.abs().max())
+    rank_tol = scale * h.shape[0] * torch.finfo(torch.float64).eps
+    return {
+        "classes": classes,
+        "eigenvalues_top": [float(v) for v in eig.flip(0)[:TOP]],
+        "min_eig": float(eig[0]),
+        "max_eig": float(eig[-1]),
+        "rank": int((eig.abs() > rank_tol).sum()),
+        "rank_tol": rank_tol,
+    }
+
+
+def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> dict:
+    """The inputs step (cfg = config["inputs"]); data follow the model's device."""
+    t0 = time.perf_counter()
+    cfg = _settings(cfg)
+    dev = model_device(model)
+    result: dict = {}
+    for name, split in (("train", train), ("test", test)):
+        x, y = split_tensors(split, cfg["samples"], dev)
+        result[name] = measure_split(model, x, y, cfg["iters"])
+    xt, yt = split_tensors(test, cfg["exact_images"] or 1, dev)
+    with torch.no_grad(), frozen(model):
+        classes = int(model(xt[:1]).shape[-1]) if cfg["exact_images"] else 0
+    result["exact"] = [
+        {"split": "test", "index": i, **exact_spectrum(model, xt[i], yt[i], classes)}
+        for i in range(min(cfg["exact_images"], len(xt)))
+    ]
+    result["seconds"] = time.perf_counter() - t0
+    return result

@@ -1,0 +1,162 @@
+"""The ``spectrum`` step: weight-Hessian measurements of one trained run (written as spectrum.json).
+
+Per split (cfg["splits"]): top-k eigenpairs of the Hessian of the mean loss (eval mode) with residuals
+and product counts, optionally deflated power iteration on the same data as a check (claim 8), the most
+negative eigenvalue, the full-gradient norm and loss, Hutchinson's trace and an SLQ spectral density. On
+the train split also the 1-D loss (train and test) along v1 and the 2-D train-loss surface along
+(v1, v2); see ``curvature.landscape`` for the scale rule.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from lbhessian.curvature import (
+    WeightHessian,
+    hutchinson_trace,
+    lanczos,
+    min_eigenvalue,
+    power_iteration,
+    slq_density,
+)
+from lbhessian.curvature.landscape import loss_1d, loss_2d
+from lbhessian.curvature.operators import model_device
+from lbhessian.data import Split
+from lbhessian.errors import LbhError
+
+DEFAULTS = {
+    "top_k": 5,
+    "method": "lanczos",
+    "check_power": True,
+    "tol": 1e-3,
+    "max_iter": 100,
+    "samples": None,
+    "splits": ["train"],
+    "dtype": "float32",
+    "chunk_size": None,
+    "trace_samples": 10,
+    "density": False,
+    "landscape": {"radius": 1.0, "points_1d": 41, "points_2d": 11},
+}
+SEED = 0  # start vectors of every solver; fixed so reruns give the same numbers
+DENSITY_VECTORS = 2  # SLQ start vectors; each costs min(max_iter, DENSITY_STEPS) products
+DENSITY_STEPS = 64
+
+
+def _settings(cfg: dict | None) -> dict:
+    cfg = dict(cfg or {})
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise LbhError(f"spectrum: unknown keys {unknown}; expected some of {sorted(DEFAULTS)}")
+    out = {**DEFAULTS, **cfg}
+    out["landscape"] = {**DEFAULTS["landscape"], **(cfg.get("landscape") or {})}
+    if out["method"] not in ("lanczos", "power"):
+        raise LbhError(f"spectrum.method: expected 'lanczos' or 'power', got {out['method']!r}")
+    bad = [s for s in out["splits"] if s not in ("train", "test")]
+    if bad or not out["splits"]:
+        raise LbhError(f"spectrum.splits: expected a non-empty list of 'train'/'test', got {out['splits']!r}")
+    return out
+
+
+def split_tensors(split: Split, n: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` images (all when None) as [0, 1] floats on ``device``, with labels."""
+    if len(split) == 0:
+        raise LbhError("data: the split is empty")
+    s = split.subset(n)
+    return s.x_float().to(device), s.y.to(device)
+
+
+def _eig_block(r, k: int) -> dict:
+    return {
+        "eigenvalues": [float(v) for v in r.eigenvalues[0, :k]],
+        "residuals": [float(v) for v in r.residuals[0, :k]],
+        "matvecs": int(r.total_matvecs),
+        "matvecs_per_pair": [int(v) for v in r.matvecs[0, :k]],
+        "converged": [bool(v) for v in r.converged[0, :k]],
+    }
+
+
+def measure_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, vectors: int = 0) -> tuple[dict, torch.Tensor]:
+    """Weight-Hessian measurements on one data set; also returns the top ``vectors`` eigenvectors."""
+    op = WeightHessian(model, x, y, chunk_size=cfg["chunk_size"], dtype=cfg["dtype"])
+    k = min(cfg["top_k"], op.size)
+    k_run = min(max(k, vectors), op.size)
+    loss, grad = op.loss_and_gradient()
+    solve = lanczos if cfg["method"] == "lanczos" else power_iteration
+    main = solve(op, k_run, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED)
+    out = {"samples": len(x), "method": cfg["method"], **_eig_block(main, k)}
+    out["chunk_size"], out["cached_graphs"] = op.chunk_size, op.cache
+    if cfg["check_power"]:
+        # The other solver on the same operator; its block is "power" when the main method is Lanczos.
+        other_name = "power" if cfg["method"] == "lanczos" else "lanczos"
+        other_solve = power_iteration if other_name == "power" else lanczos
+        other = other_solve(op, k, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED + 1)
+        a, b = main.eigenvalues[0, :k], other.eigenvalues[0, :k]
+        diff = ((a - b).abs() / a.abs().clamp_min(torch.finfo(torch.float64).tiny)).max()
+        out[other_name] = {**_eig_block(other, k), "max_rel_diff": float(diff)}
+    low = min_eigenvalue(op, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED + 2)
+    out["min_eigenvalue"] = float(low.eigenvalues[0, 0])
+    out["min_eigenvalue_residual"] = float(low.residuals[0, 0])
+    out["grad_norm"] = float(grad.norm())
+    out["loss"] = float(loss)
+    if cfg["trace_samples"] > 0:
+        tr, se = hutchinson_trace(op, cfg["trace_samples"], seed=SEED + 3)
+        out["trace"], out["trace_stderr"] = float(tr[0]), float(se[0])
+    if cfg["density"]:
+        dens = slq_density(op, vectors=DENSITY_VECTORS, steps=min(cfg["max_iter"], DENSITY_STEPS), seed=SEED + 4)
+        out["density"] = {"grid": dens["grid"], "density": dens["density"], "sigma": dens["sigma"]}
+    out["matvecs_total"] = op.matvecs
+    vecs = main.eigenvectors[0, :vectors].detach()
+    op.release()
+    return out, vecs
+
+
+def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> dict:
+    """The spectrum step (cfg = config["spectrum"]); returns the spectrum.json dict.
+
+    Data are moved to the model's device (the CLI builds the model on ``device``).
+    """
+    t0 = time.perf_counter()
+    cfg = _settings(cfg)
+    dev = model_device(model)  # data follow the model (the CLI loads it on `device`)
+    n = cfg["samples"]
+    land = cfg["landscape"]
+    result: dict = {}
+    for name in cfg["splits"]:
+        x, y = split_tensors(train if name == "train" else test, n, dev)
+        want = 2 if name == "train" else 0
+        out, vecs = measure_split(model, x, y, cfg, vectors=want)
+        if name == "train":
+            xt, yt = split_tensors(test, n, dev)
+            theta = torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
+            out["theta_norm"] = float(theta.norm())
+            out["landscape_1d"] = {
+                **loss_1d(model, vecs[0], land["radius"], land["points_1d"], {"train": (x, y), "test": (xt, yt)}),
+                "radius": land["radius"],
+            }
+            if len(vecs) >= 2:
+                out["landscape_2d"] = loss_2d(model, vecs[0], vecs[1], land["radius"], land["points_2d"], x, y)
+        result[name] = out
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
+def track(model: nn.Module, train: Split, cfg: dict, device) -> dict:
+    """lambda_1 and the full-gradient norm during training (cfg = config["train"]["track"]).
+
+    Uses ``cfg["samples"]`` training images and at most ``cfg["iters"]`` Lanczos steps (stops earlier at
+    relative residual 1e-3). Leaves the model's mode, buffers, gradients and the global RNG untouched.
+    """
+    iters = int(cfg.get("iters", 20))
+    if iters < 1:
+        raise LbhError(f"train.track.iters: expected a positive integer, got {iters!r}")
+    dev = model_device(model)
+    x, y = split_tensors(train, cfg.get("samples"), dev)
+    op = WeightHessian(model, x, y)
+    _, grad = op.loss_and_gradient()
+    r = lanczos(op, 1, tol=1e-3, max_iter=iters, seed=SEED, vectors=False)
+    op.release()
+    return {"lambda1": float(r.eigenvalues[0, 0]), "grad_norm": float(grad.norm())}

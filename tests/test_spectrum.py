@@ -1,0 +1,164 @@
+"""The spectrum step: power vs Lanczos on a LeNet checkpoint, the step's outputs against independent numbers."""
+
+import copy
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_curvature_operators import assert_same_state, explicit_weight_hessian, state, tiny_net
+
+from lbhessian import spectrum
+from lbhessian.curvature import WeightHessian, lanczos, power_iteration
+from lbhessian.data import Split
+from lbhessian.errors import LbhError
+from lbhessian.models import build_model
+
+MNIST_INFO = {"classes": 10, "shape": [1, 28, 28], "mean": [0.1307], "std": [0.3081]}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def mnist_like(n: int, seed: int = 0):
+    """Ten noisy class prototypes: learnable in a few steps, uint8 like prepared data."""
+    g = torch.Generator().manual_seed(seed)
+    proto = torch.rand(10, 1, 28, 28, generator=torch.Generator().manual_seed(99))
+    y = torch.randint(0, 10, (n,), generator=g)
+    x = (0.7 * proto[y] + 0.3 * torch.rand(n, 1, 28, 28, generator=g)).clamp(0, 1)
+    return Split((x * 255).round().to(torch.uint8), y)
+
+
+def trained_lenet(tmp_path, n=128):
+    torch.manual_seed(0)
+    model = build_model("M1", MNIST_INFO)
+    data = mnist_like(n)
+    x, y = data.x_float(), data.y
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        i = torch.randint(0, n, (32,), generator=g)
+        opt.zero_grad()
+        F.cross_entropy(model(x[i]), y[i]).backward()
+        opt.step()
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "checkpoint.pt")
+    loaded = build_model("M1", MNIST_INFO)
+    loaded.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["state_dict"])
+    return loaded, data
+
+
+def test_power_and_lanczos_agree_on_a_lenet_checkpoint(tmp_path):
+    model, data = trained_lenet(tmp_path)
+    before = state(model)
+    op = WeightHessian(model, data.x_float(), data.y)
+    lz = lanczos(op, 2, tol=1e-3, max_iter=100)
+    pw = power_iteration(op, 2, tol=1e-3, max_iter=200, seed=1)
+    assert lz.converged.all() and pw.converged.all()
+    assert ((lz.eigenvalues - pw.eigenvalues).abs() / lz.eigenvalues.abs()).max() < 1e-3
+    assert lz.eigenvalues[0, 0] > lz.eigenvalues[0, 1] > 0
+    assert lz.total_matvecs < pw.total_matvecs
+    assert_same_state(model, before)
+
+
+def tiny_split(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return Split(torch.randint(0, 256, (n, 1, 6, 6), generator=g, dtype=torch.uint8), torch.randint(0, 5, (n,), generator=g))
+
+
+CFG = {
+    "top_k": 3,
+    "method": "lanczos",
+    "check_power": True,
+    "tol": 1e-6,
+    "max_iter": 200,
+    "samples": 40,
+    "splits": ["train", "test"],
+    "dtype": "float64",
+    "chunk_size": 16,
+    "trace_samples": 4,
+    "density": True,
+    "landscape": {"radius": 1e-3, "points_1d": 5, "points_2d": 3},
+}
+
+
+def test_measure_layout_and_values():
+    net = tiny_net(True).float()
+    train, test = tiny_split(50, 1), tiny_split(30, 2)
+    before = state(net)
+    out = spectrum.measure(net, train, test, CFG, "cpu")
+    assert_same_state(net, before)
+    json.dumps(out)  # JSON-serialisable as written
+    tr = out["train"]
+    assert tr["samples"] == 40 and out["test"]["samples"] == 30 and tr["method"] == "lanczos"
+    # independent: eigvalsh of the explicit Hessian of the float64 copy on the first 40 images
+    ref_net = copy.deepcopy(net).double()
+    x, y = train.x_float()[:40].double(), train.y[:40]
+    h = explicit_weight_hessian(ref_net, x, y)
+    eigs = torch.linalg.eigvalsh(h)
+    torch.testing.assert_close(torch.tensor(tr["eigenvalues"], dtype=torch.float64), eigs.flip(0)[:3], rtol=1e-5, atol=0)
+    assert max(tr["residuals"]) <= 1e-6 and tr["power"]["max_rel_diff"] < 1e-5
+    assert tr["min_eigenvalue"] == pytest.approx(eigs[0].item(), rel=1e-5)
+    ref_net.eval()
+    loss = F.cross_entropy(ref_net(x), y)
+    grad = torch.cat([gi.reshape(-1) for gi in torch.autograd.grad(loss, list(ref_net.parameters()))])
+    assert tr["loss"] == pytest.approx(loss.item(), rel=1e-10)
+    assert tr["grad_norm"] == pytest.approx(grad.norm().item(), rel=1e-8)
+    assert abs(tr["trace"] - torch.trace(h).item()) < 5 * tr["trace_stderr"] + 1e-9
+    assert "landscape_1d" not in out["test"] and "test" in out and out["seconds"] > 0
+    # the 1-D curve: loss(0) is the loss; the second difference is lambda_1 (tiny radius, float32 model)
+    l1 = tr["landscape_1d"]
+    assert l1["alpha"][2] == 0.0 and l1["train_loss"][2] == pytest.approx(loss.item(), rel=1e-5)
+    a = l1["alpha"][3]
+    curv = (l1["train_loss"][3] - 2 * l1["train_loss"][2] + l1["train_loss"][1]) / a**2
+    assert curv == pytest.approx(tr["eigenvalues"][0], rel=0.05)
+    l2 = tr["landscape_2d"]
+    assert len(l2["loss"]) == 3 and len(l2["loss"][0]) == 3 and l2["loss"][1][1] == pytest.approx(l1["train_loss"][2])
+    d = tr["density"]
+    assert len(d["grid"]) == len(d["density"]) and min(d["density"]) >= 0
+
+
+def test_landscape_point_equals_perturbed_model():
+    net = tiny_net(False).float()
+    train = tiny_split(40, 3)
+    cfg = {**CFG, "splits": ["train"], "check_power": False, "trace_samples": 0, "density": False, "dtype": "float32"}
+    cfg["landscape"] = {"radius": 0.5, "points_1d": 3, "points_2d": 3}
+    before = state(net)
+    out = spectrum.measure(net, train, tiny_split(20, 4), cfg, "cpu")["train"]
+    assert_same_state(net, before)
+    # independent: move a copy's weights by +0.5 v1 and evaluate the test loss directly
+    op = WeightHessian(net, train.x_float()[:40], train.y[:40])
+    v = lanczos(op, 1, tol=1e-6, max_iter=200).eigenvectors[0, 0]
+    moved = copy.deepcopy(net)
+    torch.nn.utils.vector_to_parameters(torch.nn.utils.parameters_to_vector(moved.parameters()) + 0.5 * v, moved.parameters())
+    test = tiny_split(20, 4)
+    with torch.no_grad():
+        ref = F.cross_entropy(moved(test.x_float()), test.y).item()
+    assert out["landscape_1d"]["test_loss"][2] == pytest.approx(ref, rel=1e-4)
+
+
+def test_track_matches_lanczos_and_keeps_state_and_rng():
+    net = tiny_net(True).float()
+    train = tiny_split(60, 5)
+    before = state(net)
+    torch.manual_seed(7)
+    rng = torch.get_rng_state()
+    out = spectrum.track(net, train, {"every": 1, "samples": 50, "iters": 200}, "cpu")
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert_same_state(net, before)
+    assert all(p.grad is None for p in net.parameters())
+    ref = explicit_weight_hessian(copy.deepcopy(net).double(), train.x_float()[:50].double(), train.y[:50])
+    assert out["lambda1"] == pytest.approx(torch.linalg.eigvalsh(ref)[-1].item(), rel=1e-3)
+    assert set(out) == {"lambda1", "grad_norm"} and out["grad_norm"] > 0
+
+
+def test_bad_config():
+    net = tiny_net(False).float()
+    with pytest.raises(LbhError, match="spectrum.method"):
+        spectrum.measure(net, tiny_split(10, 1), tiny_split(10, 2), {"method": "qr"}, "cpu")
+    with pytest.raises(LbhError, match="unknown keys"):
+        spectrum.measure(net, tiny_split(10, 1), tiny_split(10, 2), {"topk": 3}, "cpu")

@@ -1,0 +1,71 @@
+# Helpers that turn the config into targets. The steps themselves live in src/lbhessian (one CLI each).
+import json
+import os
+import sys
+from pathlib import Path
+
+# Steps run as `python -m lbhessian` from this checkout's src/ with the Python that runs Snakemake (or the
+# conda env's): no install needed on a cluster node, and the workflow always runs the code next to it.
+_SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, _SRC)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [_SRC, os.environ.get("PYTHONPATH")])),
+    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+)
+ENV = str(Path(workflow.basedir) / "envs" / "lbhessian.yaml")
+from lbhessian import config as lbconfig
+from lbhessian.errors import LbhError
+
+CONFIG_FILE = str(
+    workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles else Path(workflow.basedir) / "params.yaml"
+)
+try:
+    lbconfig.validate(config, CONFIG_FILE)
+    # Every step reads CONFIG_FILE itself, so the workflow's config must be exactly that file.
+    if len(workflow.overwrite_configfiles) > 1 or lbconfig.load(CONFIG_FILE) != config:
+        raise LbhError(
+            "pass one config file (--configfile FILE) and no --config overrides: every step reads "
+            "that file (edit it, or use `dvc exp run -S key=value`)"
+        )
+except LbhError as e:
+    raise WorkflowError(str(e)) from None
+
+RESULTS = config["results"]
+DATA_ROOT = config["data"]["root"]
+RUN = "{dataset}/{model}/{mode}/bs{batch}/seed{seed}"
+RUN_DIR = f"{RESULTS}/runs/{RUN}"
+RUNS = lbconfig.runs(config)
+GPUS = config["runtime"].get("gpus", 0)
+THREADS = config["runtime"].get("threads", 1)
+
+
+wildcard_constraints:
+    dataset="[a-z0-9_]+",
+    model="[A-Za-z0-9]+",
+    mode="[a-z][a-z0-9_]*",
+    batch="[0-9]+|full",
+    seed="[0-9]+",
+
+
+def run_targets(name):
+    """Paths of file `name` in every run directory of the grid."""
+    return [
+        f"{RESULTS}/runs/{r['dataset']}/{r['model']}/{r['mode']}/bs{r['batch']}/seed{r['seed']}/{name}" for r in RUNS
+    ]
+
+
+def run_spec(wildcards):
+    """The resolved settings of one run, as a param: a changed setting reruns exactly the runs it affects."""
+    w = wildcards
+    return json.dumps(
+        lbconfig.run_config(config, w.dataset, w.model, w.mode, w.batch, w.seed),
+        sort_keys=True,
+    )
+
+
+def log_of(step):
+    return f"{RESULTS}/logs/{step}/{RUN}.log"
+
+
+def bench_of(step):
+    return f"{RESULTS}/benchmarks/{step}/{RUN}.tsv"
