@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from lbhessian.data import load_prepared, prepare
+from workflow_helpers import SMOKE, snakemake
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +17,11 @@ def _one_thread():
     # Bit-reproducibility on the CPU depends on the thread count: pin it for every test.
     torch.set_num_threads(1)
     yield
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """config/smoke.yaml run once, locally, through the real Snakefile; other tests compare against it."""
+    workdir = tmp_path_factory.mktemp("smoke")
+    proc = snakemake(workdir, "--configfile", str(SMOKE), "--cores", "2", "--rerun-incomplete")
+    return workdir, proc

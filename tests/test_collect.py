@@ -22,7 +22,7 @@ def lam1(bs, mode="clean", rising=True):
     return 2.0 * r * (0.5 if mode != "clean" else 1.0)
 
 
-def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status="ok", **over):
+def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status="ok", label=None, **over):
     """Write the five per-run files with values that follow from (bs, mode, seed, rising)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     jitter = 1.0 + 0.02 * seed  # seed spread, smaller than any batch-size effect
@@ -40,6 +40,7 @@ def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status=
         "mode": mode,
         "robust": robust,
         "batch_size": bs,
+        "batch_label": label or str(bs),
         "seed": seed,
         "stop_rule": "target_loss",
         "epochs": 5,
@@ -159,6 +160,7 @@ def make_runs(
                     bs,
                     seed,
                     rising=rising,
+                    label=labels.get(bs),
                     **over,
                 )
     return runs

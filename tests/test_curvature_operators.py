@@ -171,11 +171,12 @@ def test_input_hessian_blocks_equal_explicit_per_image_hessians(bn):
     assert_same_state(net, before)
 
 
-def test_exact_input_hessian_matches_autograd():
+@pytest.mark.parametrize("batched", [True, False])
+def test_exact_input_hessian_matches_autograd(batched):
     net = tiny_net(True)
     x, y = tiny_data(2)
     before = state(net)
-    h = exact_input_hessian(net, x[1], y[1], block=10)  # blocks of 10 rows: 36 = 10+10+10+6
+    h = exact_input_hessian(net, x[1], y[1], block=10, batched=batched)  # blocks of 10 rows: 36 = 10+10+10+6
     net.eval()
     ref = torch.autograd.functional.hessian(lambda xi: F.cross_entropy(net(xi.view(1, 1, 6, 6)), y[1:2]), x[1].reshape(-1))
     net.train()

@@ -1,5 +1,11 @@
 """figures and tables from a summary with known values: every kind is drawn, any subset of the grid works."""
 
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
@@ -11,6 +17,7 @@ from lbhessian.errors import LbhError
 from lbhessian.tables import experiment_table, write_tables
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _summary(tmp_path, **kw):
@@ -20,7 +27,7 @@ def _summary(tmp_path, **kw):
 
 
 def _texts(fig):
-    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    return " ".join([t.get_text() for ax in fig.axes for t in ax.texts] + [ax.get_title() for ax in fig.axes])
 
 
 def _ctx(tmp_path):
@@ -88,3 +95,55 @@ def test_tables_in_paper_layout(tmp_path):
     assert "<table" in (tmp_path / "tables" / "all.html").read_text()
     back = pd.read_csv(tmp_path / "tables" / "mnist5k_M1.csv")
     assert back["test_acc_mean"].iloc[0] == pytest.approx(0.98)
+
+
+def test_workflow_lists_every_figure_kind():
+    smk = (REPO / "workflow/rules/report.smk").read_text()
+    listed = re.search(r"FIGURE_KINDS = \[(.*?)\]", smk, re.S).group(1)
+    assert re.findall(r'"(\w+)"', listed) == figures.FIGURES
+    for kind in figures.FIGURES:
+        assert (REPO / f"workflow/report/fig_{kind}.rst").exists(), kind
+
+
+def test_snakemake_report_holds_every_figure_table_and_claim(tmp_path):
+    """The report rules on runs shaped like the smoke grid, then `snakemake --report`: one offline HTML file."""
+    smoke = REPO / "config/smoke.yaml"
+    if not smoke.exists():
+        pytest.skip("config/smoke.yaml not written yet")
+    shutil.copy(smoke, tmp_path / "smoke.yaml")
+    # The smoke grid: batches 16, 128 and full (512 training images), fgsm at 16, one seed.
+    make_runs(tmp_path / "results", batch_sizes=(16, 128, 512), seeds=(0,), robust_bs=(16,), labels={512: "full"})
+    # Give the prepared-data input of the upstream rules a file so the DAG resolves without retraining.
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    (tmp_path / "data/prepared/mnist5k.pt").write_bytes(b"")
+    for p in (tmp_path / "results/runs").rglob("metrics.json"):
+        (p.parent / "checkpoint.pt").write_bytes(b"")
+    base = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "--configfile",
+        str(tmp_path / "smoke.yaml"),
+    ]
+    run = subprocess.run(
+        base + ["-c1", "--allowed-rules", "collect", "figures", "tables", "claims"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    run = subprocess.run(base + ["--report", "report.html"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (tmp_path / "report.html").read_text()
+    for kind in figures.FIGURES:
+        assert f'"{kind}.png"' in html, kind
+    assert '"all.html"' in html and '"claims.html"' in html
+    assert html.count("Made by config <tt") == len(figures.FIGURES)  # every figure captioned with its config
+    assert "problematic" not in html  # no caption failed to render
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=.https?:", html)  # offline: nothing fetched
+    claims = (tmp_path / "results/claims.md").read_text()
+    assert "| 1 | **holds** |" in claims

@@ -7,7 +7,7 @@
 # STATE_DIR, and the daemons listen on free ports picked here, so the cluster leaves the host's own
 # /etc/slurm untouched and does not clash with another one. Client commands (sbatch, squeue, and
 # Snakemake's slurm executor) find it through SLURM_CONF: `source STATE_DIR/env.sh`.
-# The node offers LBH_SLURM_GPUS (default 2) fake GPUs (gres gpu, type "fake", empty files as devices), so
+# The node offers LBH_SLURM_GPUS (default 2) fake GPUs (gres gpu, type "fake", /dev/null and the like as device files), so
 # jobs that ask for GPUs are scheduled; they still run on the CPU. It advertises at least
 # LBH_SLURM_MEM_MB (default 32768) MB of memory, more than a small CI host may have, so the memory
 # requests of profiles/slurm can be scheduled (memory is not enforced: no cgroups here).
@@ -172,13 +172,18 @@ NodeName=$node NodeAddr=127.0.0.1 NodeHostname=$host CPUs=$cpus RealMemory=$real
 PartitionName=main Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
 
-# Fake GPUs: one empty file per GPU stands for its device file, so SLURM schedules them and sets
-# CUDA_VISIBLE_DEVICES in jobs that get one.
-mkdir -p "$state/dev"
-for ((i = 0; i < gpus; i++)); do : >"$state/dev/fakegpu$i"; done
-cat >"$state/gres.conf" <<EOF
-NodeName=$node Name=gpu Type=fake File=$state/dev/fakegpu[0-$((gpus - 1))]
-EOF
+# Fake GPUs: harmless character devices stand in for GPU device files (SLURM then sets
+# CUDA_VISIBLE_DEVICES in a job that gets one; regular files would not do).
+fake_devices=(/dev/null /dev/zero /dev/full /dev/urandom)
+if ((gpus < 1 || gpus > ${#fake_devices[@]})); then
+	fail "LBH_SLURM_GPUS must be 1..${#fake_devices[@]}, not $gpus"
+fi
+{
+	echo "# Fake GPUs for the throwaway cluster of .ci/slurm/up.sh."
+	for ((i = 0; i < gpus; i++)); do
+		echo "NodeName=$node Name=gpu Type=fake File=${fake_devices[i]}"
+	done
+} >"$state/gres.conf"
 
 cat >"$state/env.sh" <<EOF
 export SLURM_CONF=$state/slurm.conf

@@ -27,7 +27,7 @@ TRAIN_DEFAULTS = {
     "test_size": None,
 }
 TRACK_DEFAULTS = {"every": 0, "samples": 1000, "iters": 20}
-ROBUST_DEFAULTS = {"norm": "linf", "steps": 1, "step_size": None}
+ROBUST_DEFAULTS = {"norm": "linf"}  # PGD steps/step size default in attacks.perturb
 
 
 def _schema():

@@ -6,6 +6,7 @@ off, no robust runs) the panel says "not enough data" instead of failing.
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -109,11 +110,27 @@ def _mode_dashes(modes) -> dict:
     return out
 
 
-def _log_x_batch(ax, batch_sizes):
-    bs = sorted(set(int(b) for b in batch_sizes))
+def _spread(d: pd.DataFrame):
+    """Error bars of one standard deviation, or none when every point has one seed (nothing to show,
+    and seaborn's error bars of a lone NaN trip a pandas deprecation)."""
+    return "sd" if d.groupby(["mode", "batch_size"])["seed"].nunique().max() > 1 else None
+
+
+def _lineplot_bars(data, **kw):
+    """sns.lineplot with error bars; hides a pandas deprecation that seaborn 0.13 trips inside matplotlib
+    when a line has a single point (the plot itself is right)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Calling float on a single element Series", FutureWarning)
+        return sns.lineplot(data, err_style="bars", **kw)
+
+
+def _log_x_batch(ax, d: pd.DataFrame):
+    """Batch sizes on a log2 axis, ticked at the sizes run; the full-batch run reads "512 (full)"."""
+    bs = sorted(set(int(b) for b in d["batch_size"]))
+    labels = dict(zip(d["batch_size"], d["batch_label"].astype(str), strict=True)) if "batch_label" in d else {}
     ax.set_xscale("log", base=2)
     ax.set_xticks(bs)
-    ax.set_xticklabels([str(b) for b in bs])
+    ax.set_xticklabels([f"{b}\n({labels[b]})" if labels.get(b, str(b)) != str(b) else str(b) for b in bs])
     ax.minorticks_off()
 
 
@@ -124,8 +141,8 @@ def _trend_note(ax, d: pd.DataFrame):
         notes.append("not enough data for a trend: one batch size")
     if d.groupby(["mode", "batch_size"])["seed"].nunique().max() < 2:
         notes.append("one seed per point: no spread")
-    if notes:
-        ax.text(0.02, 0.02, "; ".join(notes), transform=ax.transAxes, fontsize=7, color="0.35", va="bottom")
+    if notes:  # under the title: inside the axes it would hide data points
+        ax.set_title(f"{ax.get_title()}\n({'; '.join(notes)})", fontsize=8)
 
 
 def _read_json(path: Path):
@@ -151,7 +168,7 @@ def fig_lambda1_vs_batch(g, ctx):
         no_data(ax, "no lambda_1 (spectrum step not run)")
         return fig
     modes = _mode_order(d["mode"])
-    sns.lineplot(
+    _lineplot_bars(
         d,
         x="batch_size",
         y="lambda_1",
@@ -161,14 +178,13 @@ def fig_lambda1_vs_batch(g, ctx):
         style_order=modes,
         dashes=_mode_dashes(modes),
         markers=True,
-        errorbar="sd",
-        err_style="bars",
+        errorbar=_spread(d),
         ax=ax,
     )
     colours = dict(zip(modes, sns.color_palette(n_colors=len(modes)), strict=False))
     for mode, dm in d.groupby("mode"):  # the individual seeds behind each mean
         ax.scatter(dm["batch_size"], dm["lambda_1"], s=10, alpha=0.5, color=colours[mode], zorder=3)
-    _log_x_batch(ax, d["batch_size"])
+    _log_x_batch(ax, d)
     _log_y(ax, d["lambda_1"])
     ax.set(xlabel="batch size", ylabel="λ₁ of weight Hessian", title="Top Hessian eigenvalue vs batch size")
     ax.legend(title="training", loc="upper left")
@@ -190,7 +206,7 @@ def fig_topk_eigenvalues(g, ctx):
             no_data(ax, f"no eigenvalues ({mode})")
             continue
         order = [k for k in pal if k in set(d["batch"])]
-        sns.lineplot(
+        _lineplot_bars(
             d,
             x="i",
             y="eig",
@@ -198,8 +214,7 @@ def fig_topk_eigenvalues(g, ctx):
             hue_order=order,
             palette=pal,
             marker="o",
-            errorbar="sd",
-            err_style="bars",
+            errorbar=_spread(d),
             ax=ax,
         )
         _log_y(ax, d["eig"])
@@ -223,7 +238,7 @@ def fig_accuracy_vs_batch(g, ctx):
             no_data(ax, "no FGSM accuracies (attack step)" if c != "test_acc" else "no test accuracy")
             continue
         d["pct"] = 100 * d[c]
-        sns.lineplot(
+        _lineplot_bars(
             d,
             x="batch_size",
             y="pct",
@@ -233,11 +248,10 @@ def fig_accuracy_vs_batch(g, ctx):
             style_order=modes,
             dashes=_mode_dashes(modes),
             markers=True,
-            errorbar="sd",
-            err_style="bars",
+            errorbar=_spread(d),
             ax=ax,
         )
-        _log_x_batch(ax, d["batch_size"])
+        _log_x_batch(ax, d)
         ax.set(xlabel="batch size", ylabel=ylabel, title=title)
         ax.legend(title="training")
         _trend_note(ax, d)
@@ -256,12 +270,13 @@ def fig_input_measures_vs_batch(g, ctx):
         for split in ("train", "test"):
             c = f"{prefix}_{split}"
             if c in g:
-                parts.append(g[["mode", "batch_size", "seed"]].assign(value=g[c], split=split))
+                keys = [k for k in ("mode", "batch_size", "seed", "batch_label") if k in g]
+                parts.append(g[keys].assign(value=g[c], split=split))
         d = pd.concat(parts).dropna(subset=["value"]) if parts else pd.DataFrame()
         if d.empty:
             no_data(ax, "no input-side measurements (inputs step)")
             continue
-        sns.lineplot(
+        _lineplot_bars(
             d,
             x="batch_size",
             y="value",
@@ -270,11 +285,10 @@ def fig_input_measures_vs_batch(g, ctx):
             style="split",
             style_order=["test", "train"],
             markers=True,
-            errorbar="sd",
-            err_style="bars",
+            errorbar=_spread(d),
             ax=ax,
         )
-        _log_x_batch(ax, d["batch_size"])
+        _log_x_batch(ax, d)
         _log_y(ax, d["value"])
         ax.set(xlabel="batch size", ylabel=ylabel, title=title)
         ax.legend(fontsize=7)

@@ -72,6 +72,33 @@ def train_step(model, optimizer, x, y, micro_batch=None):
     return total
 
 
+def run_epoch(model, optimizer, train, run, batch_size, peak_lr, epoch, generator, on_step=None):
+    """One pass over `train` (a Split on the model's device) in shuffled batches; returns the mean batch loss.
+
+    Only one host sync per epoch: checking the loss every step would stall a GPU.
+    """
+    n = len(train)
+    steps = math.ceil(n / batch_size)
+    robust = run.get("robust")
+    if robust:
+        from .attacks import perturb
+    perm = torch.randperm(n, generator=generator).to(train.y.device)
+    running = torch.zeros((), device=train.y.device)
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(run, peak_lr, epoch + step / steps)
+        idx = perm[step * batch_size : (step + 1) * batch_size]
+        x, y = train.x[idx].float().div_(255.0), train.y[idx]
+        if run.get("augment"):
+            x = augment(x, generator)
+        if robust:
+            x = perturb(model, x, y, robust, generator)
+        running += train_step(model, optimizer, x, y, run.get("micro_batch")) * len(idx)
+        if on_step:
+            on_step()
+    return running.item() / n
+
+
 class _Progress:
     """A progress bar on a terminal, one plain line per epoch in logs."""
 
@@ -156,8 +183,6 @@ def train_run(run, train, test, info, out_dir, device, callback=None):
             print(f"{resume_path}: made by another config, starting over", file=sys.stderr, flush=True)
 
     robust = run.get("robust")
-    if robust:
-        from .attacks import perturb
     track = run.get("track") or {}
     steps_per_epoch = math.ceil(n / batch_size)
     label = f"{run['dataset']}/{run['model']}/{run['mode']}/bs{run['batch_size']}/seed{run['seed']}"
@@ -168,22 +193,9 @@ def train_run(run, train, test, info, out_dir, device, callback=None):
     epoch = start_epoch
     while epoch < max_epochs and not reached:
         t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=gen).to(device)
-        running = torch.zeros((), device=device)
-        for step in range(steps_per_epoch):
-            for group in opt.param_groups:
-                group["lr"] = lr_at(run, peak_lr, epoch + step / steps_per_epoch)
-            idx = perm[step * batch_size : (step + 1) * batch_size]
-            x, y = train.x[idx].float().div_(255.0), train.y[idx]
-            if run.get("augment"):
-                x = augment(x, gen)
-            if robust:
-                x = perturb(model, x, y, robust, gen)
-            running += train_step(model, opt, x, y, run.get("micro_batch")) * len(idx)
-            progress.step()
+        running = run_epoch(model, opt, train, run, batch_size, peak_lr, epoch, gen, progress.step)
         epoch += 1
-        # One host sync per epoch: checking every step would stall the GPU.
-        if not math.isfinite(running.item()):
+        if not math.isfinite(running):
             status = "diverged"
         row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
         if status == "ok" and (epoch % run["eval_every"] == 0 or epoch == max_epochs or stop["rule"] == "target_loss"):
@@ -191,9 +203,8 @@ def train_run(run, train, test, info, out_dir, device, callback=None):
             row["test_loss"], row["test_acc"] = evaluate(model, test)
             if not math.isfinite(row["train_loss"]):
                 status = "diverged"
-        else:
-            row.update(train_loss=running.item() / n, train_acc=float("nan"), test_loss=float("nan"))
-            row["test_acc"] = float("nan")
+        else:  # no evaluation this epoch: the running mean of batch losses stands in
+            row.update(train_loss=running, train_acc=float("nan"), test_loss=float("nan"), test_acc=float("nan"))
         if status == "ok" and track.get("every") and epoch % track["every"] == 0:
             from .spectrum import track as track_curvature
 

@@ -31,7 +31,8 @@ EXIT_CANNOT_INSTALL = 3  # up.sh: SLURM cannot be installed here
 # "Job 3 has been submitted with SLURM jobid 17 (log: /x/.snakemake/slurm_logs/rule_train/.../17.log)."
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 RULE_HEADER = re.compile(r"^(local)?rule (\w+):$", re.MULTILINE)
-ERROR_IN_RULE = re.compile(r"^Error in rule (\w+):$", re.MULTILINE)
+# Snakemake's report of a failed SLURM job: "Error in rule bad:\n    message: SLURM-job '12' failed, ..."
+FAILED_JOB = re.compile(r"^Error in rule (\w+):\n\s+message: SLURM-job '(\d+)' failed", re.MULTILINE)
 
 
 class ClusterUnavailable(RuntimeError):
@@ -157,8 +158,9 @@ class SnakemakeRun:
         """Rules of the jobs Snakemake started that are not local rules (one entry per job start)."""
         return [rule for local, rule in RULE_HEADER.findall(self.log) if not local]
 
-    def failed_rules(self) -> list[str]:
-        return ERROR_IN_RULE.findall(self.log)
+    def failed_jobs(self) -> list[tuple[str, int]]:
+        """(rule, SLURM job id) of every job Snakemake reported as failed."""
+        return [(rule, int(slurm_id)) for rule, slurm_id in FAILED_JOB.findall(self.log)]
 
 
 def run_snakemake(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> SnakemakeRun:

@@ -93,9 +93,9 @@ def test_failing_job_reported_quickly_others_kept_rerun_resumes(slurm_cluster: S
     assert failed.returncode != 0 and not failed.timed_out, failed.log[-4000:]
     # Reported within a minute, including the profile's one retry.
     assert failed.seconds < 60, f"failure took {failed.seconds:.0f} s to be reported"
-    assert failed.failed_rules().count("bad") == 2, "the profile retries a failed job once"
     bad_ids = [slurm_id for rule, _, slurm_id in failed.submissions() if rule == "bad"]
-    assert len(bad_ids) == 2
+    assert len(bad_ids) == 2, "the profile retries a failed job once"
+    assert failed.failed_jobs() == [("bad", i) for i in bad_ids]
     assert all(slurm_cluster.job(i)["JobState"] == "FAILED" for i in bad_ids)
     assert "corrupt input" in failed.log, "the failed job's log is shown"
     # The independent job finished and kept its output; the failed one left none.

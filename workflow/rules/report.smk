@@ -1,5 +1,7 @@
 # Summary table, figures, tables and claim verdicts. Everything after `collect` reads summary.csv (and
 # the per-run curve files it points to): figures and tables regenerate without retraining.
+# The config file is an input of every rule here, not a param: an edit (thresholds, headline eps) redoes
+# these cheap steps, and report captions can name it as {{ snakemake.input.config }} (they see no params).
 
 
 report: "../report/workflow.rst"
@@ -19,11 +21,13 @@ FIGURE_KINDS = [
     "input_hessian_spectrum",
     "adversarial_vs_eps",
 ]
+# Captions by absolute path: report() outside a rule would resolve a relative one against the main Snakefile.
+CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
 PLOT_DATA = ["lambda1_vs_batch", "accuracy_vs_batch", "training_curves"]
 FIGURE_PNGS = {
     f"{exp}__{kind}": report(
         f"{RESULTS}/figures/{exp}/{kind}.png",
-        caption=f"../report/fig_{kind}.rst",
+        caption=str(CAPTIONS / f"fig_{kind}.rst"),
         category="Figures",
         subcategory=exp,
         labels={"experiment": exp, "figure": kind},
@@ -41,7 +45,8 @@ REPORT_TARGETS = [
     f"{RESULTS}/summary.csv",
     f"{RESULTS}/metrics.json",
     *[f"{RESULTS}/plots/{name}.csv" for name in PLOT_DATA],
-    *FIGURE_PNGS.values(),
+    # Plain paths: rule all must not carry the report flag, or the report would caption them as its files.
+    *[f"{RESULTS}/figures/{exp}/{kind}.png" for exp in REPORT_EXPERIMENTS for kind in FIGURE_KINDS],
     *FIGURE_PDFS.values(),
     *TABLE_FILES.values(),
     f"{RESULTS}/tables/all.md",
@@ -54,6 +59,7 @@ REPORT_TARGETS = [
 
 rule collect:
     input:
+        config=CONFIG_FILE,
         metrics=run_targets("metrics.json"),
         history=run_targets("history.csv"),
         spectrum=run_targets("spectrum.json"),
@@ -73,16 +79,15 @@ rule collect:
         mem_mb=2000,
         runtime=15,
     params:
-        config=CONFIG_FILE,
         plots=f"{RESULTS}/plots",
-        headline_eps=config["attack"].get("headline_eps"),
     shell:
-        "python -m lbhessian collect --config {params.config} --out {output.summary} --metrics {output.metrics}"
+        "python -m lbhessian collect --config {input.config} --out {output.summary} --metrics {output.metrics}"
         " --plots {params.plots} {input.metrics} > {log} 2>&1"
 
 
 rule figures:
     input:
+        config=CONFIG_FILE,
         summary=f"{RESULTS}/summary.csv",
         # Curves behind the figures (landscapes, training history, input-Hessian spectra).
         history=run_targets("history.csv"),
@@ -101,25 +106,23 @@ rule figures:
         mem_mb=4000,
         runtime=30,
     params:
-        config=CONFIG_FILE,
         out=f"{RESULTS}/figures",
         experiments=_EXP_ARGS,
-        # What the figures read from the config: a change redraws them.
-        settings=json.dumps([config["attack"].get("headline_eps"), config.get("report")], sort_keys=True),
     shell:
-        "python -m lbhessian figures --summary {input.summary} --out {params.out} --config {params.config}"
+        "python -m lbhessian figures --summary {input.summary} --out {params.out} --config {input.config}"
         " {params.experiments} > {log} 2>&1"
 
 
 rule tables:
     input:
+        config=CONFIG_FILE,
         summary=f"{RESULTS}/summary.csv",
     output:
         **TABLE_FILES,
         md=f"{RESULTS}/tables/all.md",
         html=report(
             f"{RESULTS}/tables/all.html",
-            caption="../report/tables.rst",
+            caption=str(CAPTIONS / "tables.rst"),
             category="Tables",
             labels={"table": "per dataset and model"},
         ),
@@ -133,7 +136,6 @@ rule tables:
         mem_mb=2000,
         runtime=10,
     params:
-        config=CONFIG_FILE,  # named in the report caption
         out=f"{RESULTS}/tables",
         experiments=_EXP_ARGS,
     shell:
@@ -142,13 +144,14 @@ rule tables:
 
 rule claims:
     input:
+        config=CONFIG_FILE,
         summary=f"{RESULTS}/summary.csv",
     output:
         json=f"{RESULTS}/claims.json",
         md=f"{RESULTS}/claims.md",
         html=report(
             f"{RESULTS}/claims.html",
-            caption="../report/claims.rst",
+            caption=str(CAPTIONS / "claims.rst"),
             category="Claims",
             labels={"table": "claim verdicts"},
         ),
@@ -161,10 +164,6 @@ rule claims:
     resources:
         mem_mb=2000,
         runtime=10,
-    params:
-        config=CONFIG_FILE,
-        # Thresholds live in the config: a changed threshold re-judges the claims.
-        thresholds=json.dumps(config.get("report", {}).get("claims", {}), sort_keys=True),
     shell:
-        "python -m lbhessian claims --summary {input.summary} --config {params.config} --out {output.json}"
+        "python -m lbhessian claims --summary {input.summary} --config {input.config} --out {output.json}"
         " --markdown {output.md} --html {output.html} > {log} 2>&1"

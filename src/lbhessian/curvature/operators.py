@@ -406,26 +406,32 @@ def exact_input_hessian(
     *,
     dtype: str | torch.dtype | None = torch.float64,
     block: int = 256,
+    batched: bool = True,
 ) -> torch.Tensor:
     """The explicit input Hessian ``(d, d)`` of the loss at one image ``x`` (C, H, W) with label ``y``.
 
-    Rows come from the batched input-Hessian operator applied to the image repeated ``block`` times
-    against unit vectors, so the same product code forms it. Symmetrised.
+    Rows are products of the input-Hessian operator with unit vectors, ``block`` at a time: one forward
+    graph, its double backward vectorised over the block (``is_grads_batched``); where an op has no
+    batching rule, the image is repeated ``block`` times instead. Symmetrised.
     """
     d = x.numel()
     dtype = resolve_dtype(dtype)
     device = model_device(model)
     model = as_dtype(model, dtype)  # one copy for all blocks
-    rows = []
     eye = torch.eye(d, dtype=dtype, device=device)
+    op = InputHessian(model, x.unsqueeze(0), y.reshape(1), dtype=dtype)
+    rows = []
     for i in range(0, d, block):
         e = eye[i : i + block]
-        op = InputHessian(
-            model,
-            x.unsqueeze(0).expand(len(e), *x.shape),
-            y.reshape(1).expand(len(e)),
-            dtype=dtype,
-        )
-        rows.append(op.matvec(e))
+        try:
+            if not batched:
+                raise RuntimeError("repeat the image")
+            (h,) = torch.autograd.grad(
+                op._g, op.x, grad_outputs=e.view(len(e), 1, *x.shape), retain_graph=True, is_grads_batched=True
+            )
+            rows.append(h.reshape(len(e), d))
+        except RuntimeError:
+            rep = InputHessian(model, x.unsqueeze(0).expand(len(e), *x.shape), y.reshape(1).expand(len(e)), dtype=dtype)
+            rows.append(rep.matvec(e))
     h = torch.cat(rows)
     return 0.5 * (h + h.T)

@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make run` (set up + default pipeline), `make test` (set up + all tests).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+export DVC_NO_ANALYTICS := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup run paper report test lint format bench clean
+
+$(STAMP): envs/requirements.txt envs/requirements-dev.txt envs/requirements-nodeps.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch/torchvision pinned exactly: those two versions are served from local disk here.
+	$(BIN)/pip install -q -r envs/requirements-dev.txt
+	# Test/benchmark-only packages that would otherwise pull another torch.
+	$(BIN)/pip install -q --no-deps -r envs/requirements-nodeps.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+setup: $(STAMP)
+
+run: setup  ## the default pipeline (params.yaml) and its report
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete
+	$(BIN)/snakemake --cores 1 --report results/report.html
+
+paper: setup  ## the paper's configuration on this machine (see README for SLURM)
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile config/paper.yaml
+
+test: setup  ## every test: unit, Snakemake, DVC and SLURM integration
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/snakemake --lint
+
+format: setup
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/snakefmt Snakefile workflow
+
+bench: setup  ## benchmarks (print throughput ratios against baselines measured in the same run)
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b --quick || exit 1; done
+
+clean:
+	rm -rf results .snakemake

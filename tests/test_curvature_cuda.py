@@ -1,0 +1,60 @@
+"""The same checks on a GPU: products, eigenvalues, input-Hessian rank, state restored (skipped without CUDA)."""
+
+import copy
+
+import pytest
+import torch
+from test_curvature_operators import assert_same_state, explicit_weight_hessian, state, tiny_data, tiny_net
+from test_inputs import relu_bn_net, small_split
+
+from lbhessian import inputs, spectrum
+from lbhessian.curvature import InputHessian, WeightHessian, lanczos, power_iteration
+from lbhessian.data import Split
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+GPU = torch.device("cuda")
+
+
+def test_weight_hessian_and_solvers_on_gpu():
+    net = tiny_net(True)
+    x, y = tiny_data()
+    h = explicit_weight_hessian(net, x, y)
+    eigs = torch.linalg.eigvalsh(h)
+    gnet = copy.deepcopy(net).to(GPU)
+    before = state(gnet)
+    op = WeightHessian(gnet, x.to(GPU), y.to(GPU), chunk_size=7, dtype="float64")
+    assert op.device.type == "cuda"
+    v = torch.randn(1, op.size, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(op.matvec(v).cpu(), v @ h, rtol=1e-9, atol=1e-11)
+    lz = lanczos(op, 3, tol=1e-8, max_iter=200)
+    torch.testing.assert_close(lz.eigenvalues[0], eigs.flip(0)[:3], rtol=1e-5, atol=0)
+    pw = power_iteration(op, 2, tol=1e-7, max_iter=3000)
+    by_mag = eigs[eigs.abs().argsort(descending=True)][:2]
+    torch.testing.assert_close(pw.eigenvalues[0], by_mag, rtol=1e-5, atol=0)
+    assert lz.eigenvectors.device.type == "cuda"
+    assert_same_state(gnet, before)
+
+
+def test_input_hessian_rank_and_steps_on_gpu():
+    net = relu_bn_net().to(GPU)
+    before = state(net)
+    xs = small_split(3, 1)
+    for i in range(3):
+        out = inputs.exact_spectrum(net, xs.x_float()[i].to(GPU), xs.y[i].to(GPU), classes=4)
+        assert out["min_eig"] >= -1e-6 * out["max_eig"] and out["rank"] <= 3
+    op = InputHessian(net, xs.x_float().to(GPU), xs.y.to(GPU), dtype="float64")
+    assert lanczos(op, 1, tol=1e-6, max_iter=36).converged.all()
+    out = inputs.measure(net, small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1}, GPU)
+    cpu = inputs.measure(relu_bn_net(), small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1}, "cpu")
+    assert out["train"]["lambda1_mean"] == pytest.approx(cpu["train"]["lambda1_mean"], rel=1e-3)
+    assert_same_state(net, before)
+    cfg = {"top_k": 2, "samples": 30, "tol": 1e-5, "max_iter": 200, "density": True, "trace_samples": 2,
+           "landscape": {"radius": 0.1, "points_1d": 3, "points_2d": 3}}  # fmt: skip
+    tnet = tiny_net(True).float()
+    train = Split((tiny_data(40)[0] * 255).to(torch.uint8), tiny_data(40)[1])
+    g = spectrum.measure(copy.deepcopy(tnet).to(GPU), train, train, cfg, GPU)
+    c = spectrum.measure(tnet, train, train, cfg, "cpu")
+    assert g["train"]["eigenvalues"] == pytest.approx(c["train"]["eigenvalues"], rel=1e-3)

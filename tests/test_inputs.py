@@ -1,0 +1,104 @@
+"""The inputs step: input gradients, lambda_1(H_x) and the saddle-free check of ReLU + softmax nets."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_curvature_operators import assert_same_state, state
+from test_spectrum import MNIST_INFO, mnist_like
+from torch import nn
+
+from lbhessian import inputs
+from lbhessian.curvature import exact_input_hessian
+from lbhessian.data import Split
+from lbhessian.errors import LbhError
+from lbhessian.models import build_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def relu_bn_net(classes=4):
+    """ReLU + max-pool + BatchNorm (eval: affine): piecewise linear in the image."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 3, 3), nn.ReLU(), nn.BatchNorm2d(3), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, classes),
+    )  # fmt: skip
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(32, 1, 6, 6))
+    return net
+
+
+def small_split(n, seed, classes=4):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, 1, 6, 6), generator=g, dtype=torch.uint8)
+    return Split(x, torch.randint(0, classes, (n,), generator=g))
+
+
+def test_exact_input_hessian_of_relu_softmax_is_psd_with_rank_below_classes():
+    # LeNet (M1) at a trained point and a small ReLU/BN net: H_x = W^T (diag p - p p^T) W
+    torch.manual_seed(0)
+    model = build_model("M1", MNIST_INFO)
+    data = mnist_like(64)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(5):
+        opt.zero_grad()
+        F.cross_entropy(model(data.x_float()), data.y).backward()
+        opt.step()
+    before = state(model)
+    x = data.x_float()
+    for i in range(1):
+        out = inputs.exact_spectrum(model, x[i], data.y[i], classes=10)
+        assert out["max_eig"] > 0 and out["min_eig"] >= -1e-6 * out["max_eig"]
+        assert 1 <= out["rank"] <= 9 and len(out["eigenvalues_top"]) == 10
+    assert_same_state(model, before)
+    net = relu_bn_net()
+    xs = small_split(3, 1)
+    for i in range(3):
+        out = inputs.exact_spectrum(net, xs.x_float()[i], xs.y[i], classes=4)
+        assert out["min_eig"] >= -1e-6 * out["max_eig"] and out["rank"] <= 3
+
+
+def test_a_smooth_net_is_not_rank_limited():
+    # the rank bound is specific to piecewise-linear nets: with tanh the exact Hessian has full rank
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(36, 20), nn.Tanh(), nn.Linear(20, 4)).double()
+    xs = small_split(1, 2)
+    out = inputs.exact_spectrum(net, xs.x_float()[0].double(), xs.y[0], classes=4)
+    assert out["rank"] > 3
+
+
+def test_measure_layout_and_values():
+    net = relu_bn_net()
+    train, test = small_split(40, 3), small_split(25, 4)
+    before = state(net)
+    out = inputs.measure(net, train, test, {"samples": 30, "iters": 36, "exact_images": 2}, "cpu")
+    assert_same_state(net, before)
+    json.dumps(out)
+    assert out["train"]["samples"] == 30 and out["test"]["samples"] == 25
+    # independent: per-image gradient norms and the largest eigenvalue of each exact Hessian
+    x, y = train.x_float()[:30], train.y[:30]
+    net.eval()
+    xg = x.clone().requires_grad_(True)
+    g = torch.autograd.grad(F.cross_entropy(net(xg), y, reduction="sum"), xg)[0].flatten(1).norm(dim=1)
+    lam = torch.stack([torch.linalg.eigvalsh(exact_input_hessian(net, x[i], y[i]))[-1] for i in range(30)])
+    net.train()
+    tr = out["train"]
+    assert tr["grad_norm_mean"] == pytest.approx(g.mean().item(), rel=1e-5)
+    assert tr["grad_norm_std"] == pytest.approx(g.std().item(), rel=1e-4)
+    assert tr["lambda1_mean"] == pytest.approx(lam.mean().item(), rel=1e-4)
+    assert tr["lambda1_std"] == pytest.approx(lam.std().item(), rel=1e-3)
+    assert tr["converged_fraction"] == 1.0
+    ex = out["exact"]
+    assert [e["index"] for e in ex] == [0, 1] and all(e["split"] == "test" and e["classes"] == 4 for e in ex)
+    assert all(e["rank"] <= 3 for e in ex)
+    with pytest.raises(LbhError, match="inputs.iters"):
+        inputs.measure(net, train, test, {"iters": 0}, "cpu")
