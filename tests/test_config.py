@@ -16,7 +16,10 @@ def cfg():
     "edit, expected",
     [
         (lambda c: c["train"]["batch_sizes"].append(-4), "train.batch_sizes[3]: -4 is less than the minimum of 1"),
-        (lambda c: c["train"]["experiments"][0].update(model="VGG"), "train.experiments[0].model: 'VGG' is not a known"),
+        (
+            lambda c: c["train"]["experiments"][0].update(model="VGG"),
+            "train.experiments[0].model: 'VGG' is not a known",
+        ),
         (lambda c: c["train"]["experiments"][0].update(dataset="imagenet"), "train.experiments[0].dataset: 'imagenet'"),
         (lambda c: c["train"]["optimizer"].update(lr="fast"), "train.optimizer.lr: 'fast' is not of type 'number'"),
         (lambda c: c["spectrum"].update(topk=3), "spectrum: unknown key(s) ('topk' was unexpected)"),

@@ -46,7 +46,9 @@ def explicit_weight_hessian(net, x, y):
     sizes = [s.numel() for s in shapes]
 
     def f(theta):
-        parts = dict(zip(names, [t.view(s) for t, s in zip(torch.split(theta, sizes), shapes)]))
+        parts = dict(
+            zip(names, [t.view(s) for t, s in zip(torch.split(theta, sizes), shapes, strict=False)], strict=False)
+        )
         return F.cross_entropy(functional_call(net, parts, (x,)), y)
 
     training = net.training
@@ -178,7 +180,9 @@ def test_exact_input_hessian_matches_autograd(batched):
     before = state(net)
     h = exact_input_hessian(net, x[1], y[1], block=10, batched=batched)  # blocks of 10 rows: 36 = 10+10+10+6
     net.eval()
-    ref = torch.autograd.functional.hessian(lambda xi: F.cross_entropy(net(xi.view(1, 1, 6, 6)), y[1:2]), x[1].reshape(-1))
+    ref = torch.autograd.functional.hessian(
+        lambda xi: F.cross_entropy(net(xi.view(1, 1, 6, 6)), y[1:2]), x[1].reshape(-1)
+    )
     net.train()
     torch.testing.assert_close(h, ref, rtol=1e-10, atol=1e-12)
     assert_same_state(net, before)

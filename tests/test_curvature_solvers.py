@@ -151,10 +151,12 @@ def test_hutchinson_trace():
 def test_slq_density_nodes_and_weights():
     eigs = torch.linspace(-1, 5, 10, dtype=torch.float64)
     out = slq_density(DenseOperator(torch.diag(eigs)), vectors=2, steps=10, points=400)
-    for nodes, weights in zip(out["nodes"], out["weights"]):
+    for nodes, weights in zip(out["nodes"], out["weights"], strict=False):
         # Rademacher start on a diagonal matrix: every eigenvalue is a node with weight 1/d
         torch.testing.assert_close(torch.tensor(nodes, dtype=torch.float64), eigs, rtol=1e-9, atol=1e-9)
-        torch.testing.assert_close(torch.tensor(weights, dtype=torch.float64), torch.full((10,), 0.1, dtype=torch.float64))
+        torch.testing.assert_close(
+            torch.tensor(weights, dtype=torch.float64), torch.full((10,), 0.1, dtype=torch.float64)
+        )
     grid, dens = torch.tensor(out["grid"], dtype=torch.float64), torch.tensor(out["density"], dtype=torch.float64)
     assert torch.trapezoid(dens, grid).item() == pytest.approx(1.0, abs=1e-3)
     assert torch.trapezoid(dens * grid, grid).item() == pytest.approx(eigs.mean().item(), abs=1e-3)

@@ -67,7 +67,9 @@ def test_power_and_lanczos_agree_on_a_lenet_checkpoint(tmp_path):
 
 def tiny_split(n, seed):
     g = torch.Generator().manual_seed(seed)
-    return Split(torch.randint(0, 256, (n, 1, 6, 6), generator=g, dtype=torch.uint8), torch.randint(0, 5, (n,), generator=g))
+    return Split(
+        torch.randint(0, 256, (n, 1, 6, 6), generator=g, dtype=torch.uint8), torch.randint(0, 5, (n,), generator=g)
+    )
 
 
 CFG = {
@@ -100,7 +102,9 @@ def test_measure_layout_and_values():
     x, y = train.x_float()[:40].double(), train.y[:40]
     h = explicit_weight_hessian(ref_net, x, y)
     eigs = torch.linalg.eigvalsh(h)
-    torch.testing.assert_close(torch.tensor(tr["eigenvalues"], dtype=torch.float64), eigs.flip(0)[:3], rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        torch.tensor(tr["eigenvalues"], dtype=torch.float64), eigs.flip(0)[:3], rtol=1e-5, atol=0
+    )
     assert max(tr["residuals"]) <= 1e-6
     # power iteration ranks by magnitude: here the third is a negative eigenvalue, so the check flags it
     by_mag = eigs[eigs.abs().argsort(descending=True)][:3]
@@ -140,7 +144,9 @@ def test_landscape_point_equals_perturbed_model():
     op = WeightHessian(net, train.x_float()[:40], train.y[:40])
     v = lanczos(op, 1, tol=1e-6, max_iter=200).eigenvectors[0, 0]
     moved = copy.deepcopy(net)
-    torch.nn.utils.vector_to_parameters(torch.nn.utils.parameters_to_vector(moved.parameters()) + 0.5 * v, moved.parameters())
+    torch.nn.utils.vector_to_parameters(
+        torch.nn.utils.parameters_to_vector(moved.parameters()) + 0.5 * v, moved.parameters()
+    )
     test = tiny_split(20, 4)
     with torch.no_grad():
         ref = F.cross_entropy(moved(test.x_float()), test.y).item()

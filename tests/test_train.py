@@ -105,9 +105,10 @@ def test_interrupted_run_resumes_to_the_same_weights(mnist5k, tmp_path):
     assert m["epochs"] == 4
     wa, wb = weights(tmp_path / "full/checkpoint.pt"), weights(tmp_path / "cut/checkpoint.pt")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    assert read_history(tmp_path / "full/history.csv")[3]["train_loss"] == read_history(
-        tmp_path / "cut/history.csv"
-    )[3]["train_loss"]
+    assert (
+        read_history(tmp_path / "full/history.csv")[3]["train_loss"]
+        == read_history(tmp_path / "cut/history.csv")[3]["train_loss"]
+    )
 
 
 def test_divergence_is_recorded_not_raised(mnist5k, tmp_path):

@@ -1,5 +1,6 @@
 """Helpers for tests that run the real workflow."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,5 +14,19 @@ def snakemake(workdir, *args, timeout=900, check=True):
     cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
+
+
+def check_report(html: str):
+    """What a finished report must hold: every figure, the tables and claims, captions, nothing fetched."""
+    from lbhessian import figures
+
+    for kind in figures.FIGURES:
+        assert f'"{kind}.png"' in html, kind
+    assert '"all.html"' in html and '"claims.html"' in html
+    assert html.count("Made by config <tt") == len(figures.FIGURES) + 1  # every figure and the tables name it
+    assert "problematic" not in html  # no caption failed to render
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=.https?:", html)  # offline: nothing fetched

@@ -20,7 +20,9 @@ def cmd_data(args):
     cfg = _config(args.config)
     out = prepare(args.dataset, cfg["data"]["root"], cfg["data"].get("local_dirs"))
     if args.out and Path(args.out).resolve() != out.resolve():
-        raise LbhError(f"--out {args.out}: the prepared file is written to {prepared_path(cfg['data']['root'], args.dataset)}")
+        raise LbhError(
+            f"--out {args.out}: the prepared file is written to {prepared_path(cfg['data']['root'], args.dataset)}"
+        )
     print(f"prepared {args.dataset} -> {out}", file=sys.stderr)
 
 

@@ -102,12 +102,14 @@ def _spectrum_fields(spec: dict | None, path: Path) -> dict:
     row["hessian_method"] = train.get("method", "")
     row["hessian_samples"] = _num(train.get("samples"))
     row["hessian_matvecs"] = _num(train.get("matvecs"))
-    power = train.get("power") or {}
-    row["power_max_rel_diff"] = _num(power.get("max_rel_diff"))
+    # The cross-check solver's block: "power" when the main method is Lanczos, "lanczos" when it is power.
+    check = train.get("power") or train.get("lanczos") or {}
+    row["power_max_rel_diff"] = _num(check.get("max_rel_diff"))
     row["min_eigenvalue"] = _num(train.get("min_eigenvalue"))
     row["grad_norm"] = _num(train.get("grad_norm"))
     row["hessian_loss"] = _num(train.get("loss"))
     row["trace"] = _num(train.get("trace"))
+    row["trace_stderr"] = _num(train.get("trace_stderr"))
     land = train.get("landscape_1d") or {}
     alpha, loss = land.get("alpha"), land.get("train_loss")
     if alpha and loss and len(alpha) == len(loss):
@@ -204,6 +206,10 @@ def collect_run(run_dir, root=None) -> dict:
     row["batch_label"] = str(metrics.get("batch_label", row["batch_size"]))  # "full" for gradient descent
     row.update(_robust_fields(metrics.get("robust")))
     row["stop_rule"] = metrics.get("stop_rule", "")
+    row["lr_scaling"] = metrics.get("lr_scaling", "")
+    row["reached_target"] = metrics.get("reached_target")  # null under the epochs rule
+    row["steps"] = _num(metrics.get("steps"))
+    row["train_size"] = _num(metrics.get("train_size"))
     row["epochs"] = _num(metrics.get("epochs"))
     row["lr"] = _num(metrics.get("lr"))
     for key in ("train_loss", "train_acc", "test_loss", "test_acc"):

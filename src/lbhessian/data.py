@@ -207,7 +207,7 @@ def augment(x, generator):
     dy = torch.randint(0, 9, (n,), generator=generator, device="cpu").to(dev)
     flip = torch.rand(n, generator=generator, device="cpu").to(dev) < 0.5
     rows = (dy[:, None] + torch.arange(h, device=dev)[None, :])[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w, device=dev)[None, :])
+    cols = dx[:, None] + torch.arange(w, device=dev)[None, :]
     cols = torch.where(flip[:, None], cols.flip(1), cols)[:, None, None, :]
     idx_n = torch.arange(n, device=dev)[:, None, None, None]
     idx_c = torch.arange(x.shape[1], device=dev)[None, :, None, None]

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from .claims import load_report_config  # noqa: E402
 from .collect import ok_runs, parse_acc_column, pick_eps  # noqa: E402
@@ -82,15 +82,20 @@ def _figure_legend(fig):
         fig.legend(best[0], best[1], title=best[2] or None, loc="upper left", bbox_to_anchor=(1.0, 0.95), frameon=False)
 
 
-def _bs_palette(batch_sizes) -> dict:
-    """Batch size -> colour, darker = larger, the same in every figure of an experiment."""
-    bs = sorted(set(int(b) for b in batch_sizes))
-    colours = sns.color_palette("viridis_r", max(len(bs), 2))
-    return {f"bs {b}": colours[i] for i, b in enumerate(bs)}
+def _bs_names(g: pd.DataFrame) -> dict:
+    """Batch size -> legend label: "bs 128", and "bs 512 (full)" for the full-batch run."""
+    labels = dict(zip(g["batch_size"], g["batch_label"].astype(str), strict=True)) if "batch_label" in g else {}
+    return {
+        int(b): f"bs {int(b)}" + (f" ({labels[b]})" if labels.get(b, str(b)) != str(b) else "")
+        for b in sorted(set(g["batch_size"]))
+    }
 
 
-def _bs_label(b) -> str:
-    return f"bs {int(b)}"
+def _bs_palette(g: pd.DataFrame) -> dict:
+    """Legend label -> colour, darker = larger, the same in every figure of an experiment."""
+    names = _bs_names(g)
+    colours = sns.color_palette("viridis_r", max(len(names), 2))
+    return {name: colours[i] for i, name in enumerate(names.values())}
 
 
 def _mode_order(modes) -> list[str]:
@@ -198,8 +203,8 @@ def fig_topk_eigenvalues(g, ctx):
     fig, axes = plt.subplots(1, len(modes), figsize=(min(WIDTH, 3.6 * len(modes)), 2.8), squeeze=False, sharey=True)
     long = g.melt(id_vars=["mode", "batch_size", "seed"], value_vars=lam, var_name="i", value_name="eig").dropna()
     long["i"] = long["i"].str[7:].astype(int)
-    long["batch"] = long["batch_size"].map(_bs_label)
-    pal = _bs_palette(g["batch_size"])
+    long["batch"] = long["batch_size"].map(_bs_names(g))
+    pal = _bs_palette(g)
     for ax, mode in zip(axes[0], modes, strict=False):
         d = long[long["mode"] == mode]
         if d.empty:
@@ -308,7 +313,7 @@ def fig_adversarial_vs_eps(g, ctx):
         for ax in axes.flat:
             no_data(ax, "no adversarial accuracies (attack step)")
         return fig
-    pal = _bs_palette(g["batch_size"])
+    pal = _bs_palette(g)
     rows = []
     for c, (attack, eps, split) in cols:
         for key in ("clean_acc_" + split,):
@@ -318,7 +323,7 @@ def fig_adversarial_vs_eps(g, ctx):
         rows.append(g[["mode", "batch_size", "seed"]].assign(attack=attack, eps=eps, split=split, acc=g[c]))
     d = pd.concat(rows).dropna(subset=["acc"]).drop_duplicates()
     d["acc"] *= 100
-    d["batch"] = d["batch_size"].map(_bs_label)
+    d["batch"] = d["batch_size"].map(_bs_names(g))
     for r, mode in enumerate(modes):
         for k, attack in enumerate(attacks):
             ax = axes[r, k]
@@ -384,8 +389,8 @@ def fig_landscape_1d(g, ctx):
             no_data(ax, "no 1-D landscapes (spectrum step)")
         return fig
     d = pd.concat(rows).dropna(subset=["loss"])
-    d["batch"] = d["batch_size"].map(_bs_label)
-    pal = _bs_palette(g["batch_size"])
+    d["batch"] = d["batch_size"].map(_bs_names(g))
+    pal = _bs_palette(g)
     for ax, mode in zip(axes[0], modes, strict=False):
         dd = d[d["mode"] == mode]
         if dd.empty:
@@ -478,7 +483,7 @@ def fig_training_dynamics(g, ctx):
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 2.8))
     d = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     modes = _mode_order(g["mode"])
-    pal = _bs_palette(g["batch_size"])
+    pal = _bs_palette(g)
     for ax, (c, ylabel, title) in zip(
         axes,
         [
@@ -491,7 +496,7 @@ def fig_training_dynamics(g, ctx):
         if dd.empty:
             no_data(ax, "no tracked values in history.csv\n(train.track.every = 0?)")
             continue
-        dd = dd.assign(batch=dd["batch_size"].map(_bs_label))
+        dd = dd.assign(batch=dd["batch_size"].map(_bs_names(g)))
         m = _mode_order(dd["mode"])
         sns.lineplot(
             dd,
@@ -507,6 +512,7 @@ def fig_training_dynamics(g, ctx):
             ax=ax,
         )
         _log_y(ax, dd[c])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel="epoch", ylabel=ylabel, title=title)
         ax.legend(fontsize=6.5)
     return fig

@@ -10,7 +10,6 @@ import torch
 
 from .errors import LbhError
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

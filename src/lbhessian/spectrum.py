@@ -79,7 +79,9 @@ def _eig_block(r, k: int) -> dict:
     }
 
 
-def measure_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, vectors: int = 0) -> tuple[dict, torch.Tensor]:
+def measure_split(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, vectors: int = 0
+) -> tuple[dict, torch.Tensor]:
     """Weight-Hessian measurements on one data set; also returns the top ``vectors`` eigenvectors."""
     op = WeightHessian(model, x, y, chunk_size=cfg["chunk_size"], dtype=cfg["dtype"])
     k = min(cfg["top_k"], op.size)

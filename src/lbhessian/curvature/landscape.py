@@ -29,7 +29,7 @@ def _split(model: nn.Module, names: Sequence[str] | None, v: torch.Tensor) -> di
     if v.numel() != sum(sizes):
         raise LbhError(f"direction: expected {sum(sizes)} entries (selected parameters), got {v.numel()}")
     parts = torch.split(v.reshape(-1), sizes)
-    return {n: t.view_as(p).to(dtype=p.dtype, device=p.device) for (n, p), t in zip(named, parts)}
+    return {n: t.view_as(p).to(dtype=p.dtype, device=p.device) for (n, p), t in zip(named, parts, strict=True)}
 
 
 @torch.no_grad()
@@ -65,7 +65,7 @@ def surface(
     dirs = [_split(model, names, d) for d in directions]
     out: dict[str, list[float]] = {k: [] for k in data}
     for c in coords.tolist():
-        params = {n: base[n] + sum(ci * d[n] for ci, d in zip(c, dirs)) for n in base}
+        params = {n: base[n] + sum(ci * d[n] for ci, d in zip(c, dirs, strict=True)) for n in base}
         for key, (x, y) in data.items():
             out[key].append(mean_loss(model, x, y, params))
     return out

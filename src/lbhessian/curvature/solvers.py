@@ -273,9 +273,7 @@ def top_eigenpairs(
     raise LbhError(f"method: expected 'lanczos' or 'power', got {method!r}")
 
 
-def min_eigenvalue(
-    op: Operator, *, tol: float = 1e-3, max_iter: int = 100, seed: int = 0
-) -> EigResult:
+def min_eigenvalue(op: Operator, *, tol: float = 1e-3, max_iter: int = 100, seed: int = 0) -> EigResult:
     """The most negative (smallest algebraic) eigenpair, by Lanczos from the bottom of the spectrum."""
     return lanczos(op, 1, tol=tol, max_iter=max_iter, seed=seed, which="smallest")
 
@@ -323,7 +321,7 @@ def slq_density(
     sig = sigma if sigma is not None else 0.01 * span
     grid = torch.linspace(lo - 0.05 * span - 3 * sig, hi + 0.05 * span + 3 * sig, points, dtype=torch.float64)
     dens = torch.zeros_like(grid)
-    for theta, wts in zip(nodes, weights):
+    for theta, wts in zip(nodes, weights, strict=True):
         g = torch.exp(-0.5 * ((grid[:, None] - theta[None, :]) / sig) ** 2) / (sig * math.sqrt(2 * math.pi))
         dens += (g * wts[None, :]).sum(-1)
     dens /= len(nodes)
