@@ -137,6 +137,18 @@ def test_batched_input_hessian_top_eigenvalue_equals_exact(tiny_problem):
     assert r.total_matvecs == op.matvecs <= 36
 
 
+def test_min_eigenvalue_near_zero_stops_relative_to_the_norm():
+    # a trained net's bottom: a tight cluster around zero, far below ||H||
+    eigs = torch.cat([torch.linspace(1.0, 10.0, 30), torch.linspace(-1e-4, 5e-3, 30)]).double()
+    a = sym_with_spectrum(eigs, 11)
+    strict = min_eigenvalue(DenseOperator(a), tol=1e-3, max_iter=25, relative_to="eigenvalue")
+    loose = min_eigenvalue(DenseOperator(a), tol=1e-3, max_iter=25)
+    assert not strict.converged.all() and loose.converged.all()
+    y = loose.eigenvectors[0, 0]
+    true = (a @ y - loose.eigenvalues[0, 0] * y).norm() / 10.0
+    assert true <= 1e-3 * 1.01 and abs(loose.eigenvalues[0, 0] + 1e-4) < 1e-2
+
+
 def test_hutchinson_trace():
     d = torch.tensor([3.0, -1.0, 2.5, 0.5, 4.0], dtype=torch.float64)
     mean, se = hutchinson_trace(DenseOperator(torch.diag(d)), 3, seed=1)

@@ -4,16 +4,20 @@
 # usage: .ci/slurm/up.sh STATE_DIR
 #
 # Everything the cluster writes (config, munge key and socket, spool, pid files, logs) lives in
-# STATE_DIR, and the daemons listen on free ports picked here, so the cluster leaves the host's own
-# /etc/slurm untouched and does not clash with another one. Client commands (sbatch, squeue, and
-# Snakemake's slurm executor) find it through SLURM_CONF: `source STATE_DIR/env.sh`.
-# The node offers LBH_SLURM_GPUS (default 2) fake GPUs (gres gpu, type "fake", /dev/null and the like as device files), so
-# jobs that ask for GPUs are scheduled; they still run on the CPU. It advertises at least
-# LBH_SLURM_MEM_MB (default 32768) MB of memory, more than a small CI host may have, so the memory
-# requests of profiles/slurm can be scheduled (memory is not enforced: no cgroups here).
+# STATE_DIR, and the daemons listen on free ports picked here. Client commands (sbatch, squeue, and
+# Snakemake's slurm executor) find it through SLURM_CONF (`source STATE_DIR/env.sh`); srun inside a
+# job, which Snakemake calls without SLURM_CONF, through a link /etc/slurm/slurm.conf -> STATE_DIR's
+# config (made only where no real SLURM config exists; down.sh removes it). So one such cluster at a
+# time runs on a host.
+# The node offers LBH_SLURM_GPUS (default 2) fake GPUs (gres gpu, type "fake", backed by /dev/null,
+# /dev/zero, ...), so jobs that ask for GPUs are scheduled and get CUDA_VISIBLE_DEVICES; they still
+# run on the CPU. It advertises at least LBH_SLURM_MEM_MB (default 32768) MB of memory, more than a
+# small CI host may have, so the memory requests of profiles/slurm can be scheduled (memory is not
+# enforced: no cgroups here).
 # Stop it with .ci/slurm/down.sh STATE_DIR (by pid files).
 #
-# Exit codes: 0 up and the node idle; 3 SLURM or munge cannot be installed (callers skip);
+# Exit codes: 0 up and the node idle; 3 SLURM or munge cannot be installed or started here (not
+# root, no apt-get, apt-get failed: callers skip);
 # 1 any other failure (logs are printed).
 set -euo pipefail
 
@@ -34,8 +38,8 @@ install_packages() {
 	if have_all; then
 		return 0
 	fi
-	if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-		log "SLURM is not installed and apt-get is not usable here (need root and apt-get)"
+	if ! command -v apt-get >/dev/null; then
+		log "SLURM is not installed and there is no apt-get to install it"
 		return 3
 	fi
 	log "installing ${packages[*]} with apt-get"
@@ -89,6 +93,10 @@ if [[ -f $state/slurmctld.pid ]] && kill -0 "$(cat "$state/slurmctld.pid")" 2>/d
 	fail "a cluster already runs from $state (stop it with down.sh first)"
 fi
 
+if [[ $(id -u) -ne 0 ]]; then
+	log "the daemons must be started as root (slurmd runs jobs, munged runs as user munge)"
+	exit 3
+fi
 rc=0
 install_packages || rc=$?
 if [[ $rc -ne 0 ]]; then exit "$rc"; fi

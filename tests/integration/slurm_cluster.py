@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,9 @@ def _acquire_lock(timeout: float):
         except BlockingIOError:
             if time.monotonic() > deadline:
                 handle.close()
-                raise RuntimeError(f"another test session has held {LOCK_PATH} (a SLURM cluster) for {timeout:.0f} s")
+                raise RuntimeError(
+                    f"another test session has held {LOCK_PATH} (a SLURM cluster) for {timeout:.0f} s"
+                ) from None
             time.sleep(1)
 
 
@@ -142,9 +145,18 @@ def stop_cluster(cluster: SlurmCluster, keep_state: bool = False) -> None:
 @dataclass
 class SnakemakeRun:
     returncode: int
-    log: str
+    lines: list[tuple[float, str]]  # (seconds since start, line) of Snakemake's stdout and stderr
     seconds: float
     timed_out: bool = False
+
+    @property
+    def log(self) -> str:
+        return "".join(line for _, line in self.lines)
+
+    def seconds_until(self, pattern: str) -> list[float]:
+        """When (seconds since start) each line matching the regex `pattern` was printed."""
+        regex = re.compile(pattern)
+        return [t for t, line in self.lines if regex.search(line)]
 
     def submissions(self) -> list[tuple[str, int, int]]:
         """(rule, snakemake job id, SLURM job id) for every sbatch submission in the log."""
@@ -164,17 +176,27 @@ class SnakemakeRun:
 
 
 def run_snakemake(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> SnakemakeRun:
-    """Run `snakemake ARGS` from the venv with a hard timeout (its process group is killed then)."""
+    """Run `snakemake ARGS` from the venv with a hard timeout (its process group is killed then),
+    noting when each line of its output appeared."""
     cmd = [str(venv_bin() / "snakemake"), *args]
     started = time.monotonic()
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
+    lines: list[tuple[float, str]] = []
+
+    def read():
+        for line in proc.stdout:
+            lines.append((time.monotonic() - started, line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        proc.wait(timeout=timeout)
         timed_out = False
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
+        proc.wait()
         timed_out = True
-    return SnakemakeRun(proc.returncode, out, time.monotonic() - started, timed_out)
+    reader.join(timeout=10)
+    return SnakemakeRun(proc.returncode, lines, time.monotonic() - started, timed_out)

@@ -156,18 +156,23 @@ def test_metrics_show(repo):
 
 def test_plots_show_and_offline_figures(repo, tmp_path):
     shown = json.loads(dvc(repo, "plots", "show", "--json").stdout)
-    names = set(shown)
+    assert not shown.get("errors"), shown["errors"]
+    plots = shown["data"]
     for name in ("lambda_1 vs batch size", "accuracy vs batch size", "training loss curves"):
-        assert name in names, names
-        (plot,) = shown[name]
+        (plot,) = plots[name]
         assert plot["type"] == "vega"
-        assert plot["content"]["data"]["values"], name  # the data points reached the spec
-    assert any(n.endswith("lambda1_vs_batch.png") for n in names), names
-    # The project's own figures render without any JavaScript or CDN.
-    dvc(repo, "plots", "show", "results/figures", "-o", tmp_path / "plots")
-    html = (tmp_path / "plots" / "index.html").read_text()
+        values = plot["content"]["data"]["values"]  # the data points reached the spec
+        assert values and {"batch_size", "mode"} <= set(values[0]), name
+    lam = {(v["mode"], v["batch_size"]) for v in plots["lambda_1 vs batch size"][0]["content"]["data"]["values"]}
+    assert lam == {("clean", "16"), ("clean", "128"), ("clean", "512"), ("fgsm", "16")}
+    assert plots["results/figures/mnist5k_M1/lambda1_vs_batch.png"][0]["type"] == "image"
+    # The project's own figures render without any JavaScript, so without a CDN.
+    out = tmp_path / "plots"
+    dvc(repo, "plots", "show", "results/figures/mnist5k_M1/lambda1_vs_batch.png", "-o", out)
+    html = (out / "index.html").read_text()
     assert "<script" not in html and "lambda1_vs_batch.png" in html
-    assert list((tmp_path / "plots").rglob("*lambda1_vs_batch.png"))
+    (png,) = out.rglob("*lambda1_vs_batch.png")
+    assert png.read_bytes() == (repo / "results/figures/mnist5k_M1/lambda1_vs_batch.png").read_bytes()
 
 
 def test_param_change_reruns_only_what_depends_on_it(repo):
@@ -176,8 +181,10 @@ def test_param_change_reruns_only_what_depends_on_it(repo):
     attacks = mtimes(repo, "results/runs/**/attack.json")
     # SNAKEMAKE_PROFILE chooses how Snakemake runs: the stage's cmd names no profile.
     proc = dvc(
-        repo, "exp", "run", "-n", "eps02", "-S", "attack.fgsm_linf=[0.05,0.2]", SNAKEMAKE_PROFILE="profiles/local"
-    )
+        repo,
+        "exp", "run", "-n", "eps02", "-S", "attack.fgsm_linf=[0.1,0.2]", "-S", "attack.samples=64",
+        SNAKEMAKE_PROFILE="profiles/local",
+    )  # fmt: skip
     log = output(proc)
     assert "Using profile profiles/local" in log
     counts = job_counts(log)
@@ -187,12 +194,14 @@ def test_param_change_reruns_only_what_depends_on_it(repo):
     after = mtimes(repo, "results/runs/**/attack.json")
     assert set(after) == set(attacks) and all(after[k] != attacks[k] for k in attacks)
     attack = json.loads(next(repo.glob("results/runs/**/attack.json")).read_text())
-    assert set(attack["test"]["fgsm_linf"]) == {"0.05", "0.2"}
+    assert set(attack["test"]["fgsm_linf"]) == {"0.1", "0.2"}
 
     diff = json.loads(dvc(repo, "params", "diff", "--json").stdout)["params.yaml"]
-    assert diff == {"attack.fgsm_linf": {"old": [0.05, 0.1], "new": [0.05, 0.2]}}
+    assert diff["attack.samples"] == {"old": 128, "new": 64, "diff": -64}
+    assert set(diff) == {"attack.samples", "attack.fgsm_linf"} and "0.2" in str(diff["attack.fgsm_linf"]["new"])
+    # Fewer attacked images: the headline adversarial accuracies moved, clean accuracy and lambda_1 did not.
     metrics = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)["results/metrics.json"]
-    assert metrics["fgsm_eps"] == {"old": 0.1, "new": 0.05, "diff": pytest.approx(-0.05)}
+    assert metrics and all(k.endswith(".fgsm_acc") for k in metrics), metrics
 
     rows = json.loads(dvc(repo, "exp", "show", "--json").stdout)
     exps = {}
@@ -201,12 +210,12 @@ def test_param_change_reruns_only_what_depends_on_it(repo):
             data = e.get("data") or {}
             if "params" in data:
                 exps[e.get("name") or e["rev"]] = data["params"]["params.yaml"]["data"]["attack"]["fgsm_linf"]
-    assert exps.get("eps02") == [0.05, 0.2], exps
+    assert exps.get("eps02") == [0.1, 0.2], exps
     assert exps.get("main") == [0.05, 0.1], exps
 
 
 def test_push_delete_pull_restores_every_checkpoint_bit_for_bit(repo, tmp_path):
-    sh(repo, "git", "add", "-A")  # whatever the workspace holds now (the experiment, if it ran first)
+    sh(repo, "git", "add", "dvc.lock", "params.yaml")  # the workspace's state (the experiment, if it ran first)
     sh(repo, "git", "commit", "-qm", "results to share", check=False)
     remote = tmp_path / "remote"
     dvc(repo, "remote", "add", "-f", "-d", "--local", "store", remote)
@@ -228,7 +237,9 @@ def test_push_delete_pull_restores_every_checkpoint_bit_for_bit(repo, tmp_path):
     dvc(clone, "remote", "add", "-d", "--local", "store", remote)
     dvc(clone, "pull")
     assert file_hashes(clone, *TRACKED, "results") == expected
-    proc = sh(clone, VENV_BIN / "snakemake", "-n", "--cores", "1")
+    # Its files have fresh mtimes in checkout order: the stage's own command must still see nothing to do.
+    cmd = yaml.safe_load((clone / "dvc.yaml").read_text())["stages"]["pipeline"]["cmd"].split()
+    proc = sh(clone, *cmd, "-n")
     assert "Nothing to be done" in output(proc), output(proc)[-3000:]
 
 

@@ -6,11 +6,21 @@ and stopped by .ci/slurm/down.sh; these tests skip only where SLURM cannot be in
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from slurm_cluster import PROFILE_SLURM, SlurmCluster, run_snakemake
+import torch
+from slurm_cluster import PROFILE_SLURM, REPO, SlurmCluster, run_snakemake, venv_bin
+
+from lbhessian import config as lbconfig
+from lbhessian.checkpoint import load_checkpoint
+
+SMOKE = REPO / "config" / "smoke.yaml"
 
 pytestmark = pytest.mark.slow
 
@@ -34,24 +44,6 @@ TOY_SNAKEFILE = textwrap.dedent(
     rule other:
         output: "other.txt"
         shell: "echo $SLURM_JOB_ID > {output}"
-    """
-)
-
-# `good` and `bad` are independent; `bad` fails while its input says "corrupt".
-FAILING_SNAKEFILE = textwrap.dedent(
-    """
-    rule all:
-        input: "good.txt", "bad.txt"
-        localrule: True
-
-    rule good:
-        output: "good.txt"
-        shell: "sleep 3; echo $SLURM_JOB_ID > {output}"
-
-    rule bad:
-        input: "bad_input.txt"
-        output: "bad.txt"
-        shell: "if grep -q corrupt {input}; then echo 'corrupt input' >&2; exit 1; fi; cp {input} {output}"
     """
 )
 
@@ -84,29 +76,151 @@ def test_toy_workflow_every_job_goes_through_sbatch(slurm_cluster: SlurmCluster,
     assert "gpu" not in slurm_cluster.job(submitted["first"]).get("TresPerJob", "")
 
 
-def test_failing_job_reported_quickly_others_kept_rerun_resumes(slurm_cluster: SlurmCluster, tmp_path: Path):
-    (tmp_path / "Snakefile").write_text(FAILING_SNAKEFILE)
-    (tmp_path / "bad_input.txt").write_text("corrupt\n")
+# --- The real workflow (config/smoke.yaml) ---------------------------------------------------------------
+# One run of the smoke grid goes through SLURM: every per-run step (data, train, spectrum, inputs, attack)
+# as its own sbatch job, in about two minutes. Its outputs are compared with the local run of the whole
+# smoke grid (fixture `smoke_run`, tests/conftest.py).
+
+PER_RUN_STEPS = ["train", "spectrum", "inputs", "attack"]  # GPU steps in profiles/slurm
+RUN_FILES = ["metrics.json", "spectrum.json", "inputs.json", "attack.json"]
+
+
+def _chosen_run() -> str:
+    """The run directory (relative to the workdir) that goes through SLURM: a clean, mini-batch run."""
+    cfg = lbconfig.load(SMOKE)
+    runs = lbconfig.runs(cfg)
+    minibatch = [r for r in runs if r["mode"] == "clean" and r["batch"] != "full"]
+    r = max(minibatch, key=lambda r: int(r["batch"])) if minibatch else runs[0]  # fewest steps: fastest
+    return f"{cfg['results']}/runs/{r['dataset']}/{r['model']}/{r['mode']}/bs{r['batch']}/seed{r['seed']}"
+
+
+def _workflow_args(run_dir: str, *extra: str) -> list[str]:
+    targets = [f"{run_dir}/{name}" for name in RUN_FILES]
+    return ["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), *_slurm_args(*extra), *targets]
+
+
+def _without_timings(value):
+    """JSON content minus wall-clock fields (the only things allowed to differ between two runs)."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if "second" not in k and "time" not in k}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def slurm_smoke(slurm_cluster: SlurmCluster, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm_smoke")
+    run_dir = _chosen_run()
+    run = run_snakemake(_workflow_args(run_dir), workdir, slurm_cluster.env(), timeout=420)
+    assert run.returncode == 0 and not run.timed_out, (
+        f"smoke run through SLURM failed after {run.seconds:.0f} s:\n{run.log[-6000:]}\n{slurm_cluster.log_tail()}"
+    )
+    return workdir, run_dir, run
+
+
+def test_smoke_every_job_went_through_sbatch(slurm_cluster: SlurmCluster, slurm_smoke):
+    workdir, _, run = slurm_smoke
+    submissions = run.submissions()
+    rules = sorted(rule for rule, _, _ in submissions)
+    assert rules == sorted(["data", *PER_RUN_STEPS]), run.log[-4000:]
+    assert sorted(run.remote_rules()) == rules, "a job ran outside SLURM"
+    assert len({slurm_id for _, _, slurm_id in submissions}) == len(submissions)
+    for rule, _, slurm_id in submissions:
+        job = slurm_cluster.job(slurm_id)
+        assert job["JobState"] == "COMPLETED", (rule, job)
+        assert job["WorkDir"] == str(workdir)
+        # Resources from profiles/slurm: a GPU and the memory and time limits of each step.
+        has_gpu = "gpu" in job.get("TresPerJob", "")
+        assert has_gpu == (rule in PER_RUN_STEPS), (rule, job)
+        expected_mem = {"data": "8000M", "spectrum": "16000M"}.get(rule, "8000M")
+        assert f"mem={expected_mem}" in job["TRES"], (rule, job)
+        # The executor kept every job's SLURM log (slurm-keep-successful-logs).
+        assert list((workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}").rglob(f"{slurm_id}.log")), rule
+    limits = {rule: slurm_cluster.job(slurm_id)["TimeLimit"] for rule, _, slurm_id in submissions}
+    assert limits["train"] == "12:00:00" and limits["spectrum"] == "06:00:00", limits
+
+
+def test_smoke_outputs_equal_a_local_run(slurm_smoke, smoke_run):
+    slurm_dir, run_dir, _ = slurm_smoke
+    local_dir, _ = smoke_run
+    for name in RUN_FILES:
+        via_slurm = json.loads((slurm_dir / run_dir / name).read_text())
+        local = json.loads((local_dir / run_dir / name).read_text())
+        assert _without_timings(via_slurm) == _without_timings(local), name
+    history = [pd.read_csv(d / run_dir / "history.csv").drop(columns="seconds") for d in (slurm_dir, local_dir)]
+    pd.testing.assert_frame_equal(*history, check_exact=True)
+    weights = [load_checkpoint(d / run_dir / "checkpoint.pt")[0].state_dict() for d in (slurm_dir, local_dir)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_corrupt_checkpoint_fails_fast_keeps_outputs_and_rerun_resumes(slurm_cluster: SlurmCluster, slurm_smoke):
+    workdir, run_dir, _ = slurm_smoke
+    run_path = workdir / run_dir
+    checkpoint = run_path / "checkpoint.pt"
+    good_bytes = checkpoint.read_bytes()
+    stamp = checkpoint.stat()
+    # Two steps lose their outputs and the checkpoint they read is truncated; its mtime is kept so that
+    # Snakemake sees no newer input (it would otherwise rerun every step after train).
+    for name in ("inputs.json", "attack.json"):
+        (run_path / name).unlink()
+    checkpoint.write_bytes(good_bytes[: len(good_bytes) // 3])
+    os.utime(checkpoint, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    failing = ("inputs", "attack")
+    rewritten = {workdir / "results" / kind / step for kind in ("logs", "benchmarks") for step in failing}
+    kept = {
+        p: p.read_bytes()
+        for top in ("results", "data")
+        for p in sorted((workdir / top).rglob("*"))
+        if p.is_file() and p != checkpoint and not any(p.is_relative_to(d) for d in rewritten)
+    }
+    assert len(kept) >= 8, kept.keys()
     env = slurm_cluster.env()
 
-    failed = run_snakemake(_slurm_args(), tmp_path, env, timeout=180)
+    failed = run_snakemake(_workflow_args(run_dir), workdir, env, timeout=240)
     assert failed.returncode != 0 and not failed.timed_out, failed.log[-4000:]
-    # Reported within a minute, including the profile's one retry.
-    assert failed.seconds < 60, f"failure took {failed.seconds:.0f} s to be reported"
-    bad_ids = [slurm_id for rule, _, slurm_id in failed.submissions() if rule == "bad"]
-    assert len(bad_ids) == 2, "the profile retries a failed job once"
-    assert failed.failed_jobs() == [("bad", i) for i in bad_ids]
-    assert all(slurm_cluster.job(i)["JobState"] == "FAILED" for i in bad_ids)
-    assert "corrupt input" in failed.log, "the failed job's log is shown"
-    # The independent job finished and kept its output; the failed one left none.
-    good_id = [slurm_id for rule, _, slurm_id in failed.submissions() if rule == "good"]
-    assert (tmp_path / "good.txt").read_text().split() == [str(good_id[0])]
-    assert not (tmp_path / "bad.txt").exists()
+    # Snakemake reports each step's failure within a minute (about 30 s here: the first status poll after
+    # the job's end), then once more after the profile's retry.
+    first = {rule: min(failed.seconds_until(rf"^Error in rule {rule}:"), default=None) for rule in failing}
+    last = max(failed.seconds_until(r"message: SLURM-job '\d+' failed"))
+    assert all(t is not None and t < 60 for t in first.values()) and last < 120, (first, last)
+    # Only the two steps ran, each twice (profiles/slurm: retries 1), and each failure was reported with
+    # its SLURM job id, the job's state and the step's own error message.
+    submitted = failed.submissions()
+    assert sorted(rule for rule, _, _ in submitted) == ["attack", "attack", "inputs", "inputs"], failed.log[-4000:]
+    assert sorted(failed.failed_jobs()) == sorted((rule, slurm_id) for rule, _, slurm_id in submitted)
+    assert all(slurm_cluster.job(slurm_id)["JobState"] == "FAILED" for _, _, slurm_id in submitted)
+    assert "not a readable checkpoint" in failed.log
+    # No other output was lost or changed, and the failed steps left no partial output.
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert not (run_path / "inputs.json").exists() and not (run_path / "attack.json").exists()
 
-    # Repair the input: the rerun submits only the missing job.
-    (tmp_path / "bad_input.txt").write_text("fine\n")
-    rerun = run_snakemake(_slurm_args(), tmp_path, env, timeout=180)
-    assert rerun.returncode == 0, rerun.log[-4000:]
-    assert [rule for rule, _, _ in rerun.submissions()] == ["bad"]
-    assert (tmp_path / "good.txt").read_text().split() == [str(good_id[0])]
-    assert (tmp_path / "bad.txt").read_text() == "fine\n"
+    # Restore the checkpoint: the rerun submits exactly the two missing steps.
+    checkpoint.write_bytes(good_bytes)
+    os.utime(checkpoint, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    rerun = run_snakemake(_workflow_args(run_dir), workdir, env, timeout=300)
+    assert rerun.returncode == 0 and not rerun.timed_out, rerun.log[-4000:]
+    assert sorted(rule for rule, _, _ in rerun.submissions()) == ["attack", "inputs"]
+    for name in ("inputs.json", "attack.json"):
+        assert json.loads((run_path / name).read_text())["status"] == "ok"
+    assert {p: p.read_bytes() for p in kept} == kept
+
+
+@pytest.mark.parametrize("profile", ["local", "slurm"])
+def test_profiles_plan_the_smoke_workflow(profile: str, tmp_path: Path):
+    """Both profiles work with the real workflow (dry run: needs no cluster); the SLURM one asks for a GPU
+    and the profile's memory and time for the per-run steps only."""
+    args = ["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), "--profile", str(REPO / "profiles" / profile)]
+    env = {**os.environ, "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
+    run = run_snakemake([*args, "-n"], tmp_path, env, timeout=120)
+    assert run.returncode == 0, run.log[-4000:]
+    resources = dict(re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", run.log, re.MULTILINE))
+    assert set(resources) >= {"data", *PER_RUN_STEPS}, run.log[-3000:]
+    for rule, line in resources.items():
+        if profile == "slurm" and rule in PER_RUN_STEPS:
+            assert "gpu=1" in line, (rule, line)
+        else:
+            assert "gpu=1" not in line, (rule, line)
+    if profile == "slurm":
+        assert "runtime=720" in resources["train"] and "mem_mb=16000" in resources["spectrum"]

@@ -79,7 +79,7 @@ rule collect:
         mem_mb=2000,
         runtime=15,
     params:
-        plots=f"{RESULTS}/plots",
+        plots=lambda w, output: str(Path(output.plots[0]).parent),
     shell:
         "python -m lbhessian collect --config {input.config} --out {output.summary} --metrics {output.metrics}"
         " --plots {params.plots} {input.metrics} > {log} 2>&1"
@@ -106,7 +106,7 @@ rule figures:
         mem_mb=4000,
         runtime=30,
     params:
-        out=f"{RESULTS}/figures",
+        out=lambda w, output: str(Path(output[0]).parents[1]),  # figures/<experiment>/<kind>.png
         experiments=_EXP_ARGS,
     shell:
         "python -m lbhessian figures --summary {input.summary} --out {params.out} --config {input.config}"
@@ -136,7 +136,7 @@ rule tables:
         mem_mb=2000,
         runtime=10,
     params:
-        out=f"{RESULTS}/tables",
+        out=lambda w, output: str(Path(output.md).parent),
         experiments=_EXP_ARGS,
     shell:
         "python -m lbhessian tables --summary {input.summary} --out {params.out} {params.experiments} > {log} 2>&1"

@@ -187,8 +187,8 @@ class WeightHessian(Operator):
 
     Products are Pearlmutter's: the gradient of g(theta)^T v, summed exactly over chunks of samples.
     ``chunk_size=None`` picks the largest chunk whose autograd graph fits a share of free memory;
-    ``cache="auto"`` keeps every chunk's first-order graph (built once, reused by every product: about
-    1.5x instead of 2.5x a gradient) when all of them fit that share. ``dtype=float64`` measures a
+    ``cache="auto"`` keeps every chunk's first-order graph (built once, reused by every product: LeNet
+    on a CPU, about 1.8x a gradient instead of 2.8x) when all of them fit that share. ``dtype=float64`` measures a
     float64 copy of the model; float32 uses the model itself, restored exactly after each call.
     The operator assumes the weights do not change while it is in use.
     """
@@ -238,6 +238,8 @@ class WeightHessian(Operator):
         if chunk_size is None:
             cap = MAX_CHUNK.get(self.device.type, 256)
             chunk_size = max(1, min(self.n, cap, int(budget // max(per_sample, 1))))
+            # Even chunks (300 samples at most 256 a chunk: 150 + 150, not 256 + 44).
+            chunk_size = -(-self.n // -(-self.n // chunk_size))
         self.chunk_size = min(chunk_size, self.n)
         self.cache = bool(cache) if cache != "auto" else per_sample * self.n <= budget
 
@@ -284,15 +286,14 @@ class WeightHessian(Operator):
         return [o if h is None else h for o, h in zip(out, hv, strict=True)]
 
     def _build_cache(self) -> None:
-        graphs, loss, grad = [], 0.0, None
+        # One summed first-order graph over all chunks: each product is then a single backward call.
+        total, loss = None, 0.0
         for xc, yc in self._chunks():
             lc, gc = self._grad_graph(xc, yc)
-            graphs.append(gc)
             loss += float(lc.detach())
-            flat = self.flatten([g.detach() for g in gc])
-            grad = flat if grad is None else grad + flat
-        self._graphs = graphs
-        self._loss_grad = (loss, grad)
+            total = gc if total is None else tuple(a + b for a, b in zip(total, gc, strict=True))
+        self._graphs = [total]
+        self._loss_grad = (loss, self.flatten([g.detach() for g in total]))
 
     # -- public
     def loss_and_gradient(self) -> tuple[float, torch.Tensor]:
