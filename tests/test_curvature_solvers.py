@@ -180,6 +180,8 @@ def test_bad_arguments():
         lanczos(op, 4)
     with pytest.raises(LbhError, match="max_iter"):
         power_iteration(op, 1, max_iter=0)
+    with pytest.raises(LbhError, match="max_iter"):
+        lanczos(op, 3, max_iter=2)
     with pytest.raises(LbhError, match="which"):
         lanczos(op, 1, which="middle")
     with pytest.raises(LbhError, match="matvec"):

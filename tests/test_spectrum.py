@@ -140,6 +140,7 @@ def test_landscape_point_equals_perturbed_model():
     before = state(net)
     out = spectrum.measure(net, train, tiny_split(20, 4), cfg, "cpu")["train"]
     assert_same_state(net, before)
+    assert out["trace"] is None and "power" not in out and "density" not in out
     # independent: move a copy's weights by +0.5 v1 and evaluate the test loss directly
     op = WeightHessian(net, train.x_float()[:40], train.y[:40])
     v = lanczos(op, 1, tol=1e-6, max_iter=200).eigenvectors[0, 0]

@@ -118,6 +118,7 @@ def measure_split(
     lap("min_eigenvalue")
     out["grad_norm"] = float(grad.norm())
     out["loss"] = float(loss)
+    out["trace"] = out["trace_stderr"] = None  # trace_samples 0: not measured
     if cfg["trace_samples"] > 0:
         tr, se = hutchinson_trace(op, cfg["trace_samples"], seed=SEED + 3)
         out["trace"], out["trace_stderr"] = float(tr[0]), float(se[0])

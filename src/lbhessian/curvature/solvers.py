@@ -184,6 +184,8 @@ def lanczos(
     _check_args(op, k, tol, max_iter)
     if which not in ("largest", "smallest"):
         raise LbhError(f"which: expected 'largest' or 'smallest', got {which!r}")
+    if max_iter < min(k, op.size):
+        raise LbhError(f"max_iter: Lanczos needs at least top_k = {k} steps, got {max_iter}")
     if relative_to not in ("eigenvalue", "norm"):
         raise LbhError(f"relative_to: expected 'eigenvalue' or 'norm', got {relative_to!r}")
     B, d = op.batch, op.size
