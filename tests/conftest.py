@@ -12,11 +12,11 @@ def mnist5k(tmp_path_factory):
     return load_prepared(prepare("mnist5k", root))
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _one_thread():
-    # Bit-reproducibility on the CPU depends on the thread count: pin it for every test.
+    # Bit-reproducibility on the CPU depends on the thread count, and tiny problems gain nothing from more
+    # threads: pin one for the whole session (subprocesses set their own from the config).
     torch.set_num_threads(1)
-    yield
 
 
 @pytest.fixture(scope="session")

@@ -10,15 +10,6 @@ from lbhessian.curvature import InputHessian, WeightHessian, exact_input_hessian
 from lbhessian.errors import LbhError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny problems: extra threads only contend with other jobs on the shared cores
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_net(bn: bool, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     layers = [nn.Conv2d(1, 2, 3), nn.Tanh()]

@@ -16,14 +16,6 @@ from lbhessian.errors import LbhError
 from lbhessian.models import build_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def relu_bn_net(classes=4):
     """ReLU + max-pool + BatchNorm (eval: affine): piecewise linear in the image."""
     torch.manual_seed(0)

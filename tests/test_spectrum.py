@@ -17,14 +17,6 @@ from lbhessian.models import build_model
 MNIST_INFO = {"classes": 10, "shape": [1, 28, 28], "mean": [0.1307], "std": [0.3081]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def mnist_like(n: int, seed: int = 0):
     """Ten noisy class prototypes: learnable in a few steps, uint8 like prepared data."""
     g = torch.Generator().manual_seed(seed)
@@ -130,6 +122,16 @@ def test_measure_layout_and_values():
     assert len(l2["loss"]) == 3 and len(l2["loss"][0]) == 3 and l2["loss"][1][1] == pytest.approx(l1["train_loss"][2])
     d = tr["density"]
     assert len(d["grid"]) == len(d["density"]) and min(d["density"]) >= 0
+
+
+def test_power_check_limited_to_power_k_pairs():
+    net = tiny_net(False).float()
+    train = tiny_split(40, 1)
+    cfg = {**CFG, "splits": ["train"], "power_k": 1, "density": False}
+    tr = spectrum.measure(net, train, train, cfg, "cpu")["train"]
+    assert len(tr["eigenvalues"]) == 3 and len(tr["power"]["eigenvalues"]) == 1
+    assert tr["power"]["max_rel_diff"] < 1e-3
+    assert tr["power"]["eigenvalues"][0] == pytest.approx(tr["eigenvalues"][0], rel=1e-3)
 
 
 def test_landscape_point_equals_perturbed_model():
