@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lbhessian.data import load_prepared, prepare
-from workflow_helpers import SMOKE, snakemake
+from testing_helpers import SMOKE, snakemake
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from torch import nn
 
 from lbhessian import attacks
 from lbhessian.errors import LbhError
+from testing_helpers import fit_sgd
 
 INSTALL_HINT = (
     "torchattacks is not installed: run `.venv/bin/pip install --no-deps -r envs/requirements-nodeps.txt` "
@@ -36,15 +37,7 @@ def tiny_net(seed=0):
 def trained():
     torch.manual_seed(0)
     x, y = digits()
-    model = tiny_net()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(8):
-        for idx in torch.randperm(len(y), generator=g).split(50):
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    model.eval()
+    model = fit_sgd(tiny_net(), x, y)
     with torch.no_grad():
         assert (model(x).argmax(1) == y).float().mean() > 0.9  # really trained
     return model, x, y

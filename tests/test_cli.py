@@ -8,7 +8,7 @@ import torch
 
 from lbhessian.data import prepare
 from lbhessian.io import write_json
-from workflow_helpers import SMOKE
+from testing_helpers import SMOKE
 
 
 def lbh(*args, cwd):

@@ -13,7 +13,7 @@ from lbhessian import figures
 from lbhessian.collect import collect, read_summary
 from lbhessian.errors import LbhError
 from lbhessian.tables import experiment_table, write_tables
-from workflow_helpers import SMOKE, check_report, snakemake
+from testing_helpers import SMOKE, check_report, snakemake
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parents[1]

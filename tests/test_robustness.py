@@ -12,6 +12,7 @@ from torch import nn
 from lbhessian import robustness
 from lbhessian.data import Split
 from lbhessian.errors import LbhError
+from testing_helpers import fit_sgd
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = {
@@ -41,15 +42,7 @@ def trained():
     model = nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 64, 10)
     )
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x, y = train.x_float()[:600], train.y[:600]
-    g = torch.Generator().manual_seed(0)
-    for _ in range(8):
-        for idx in torch.randperm(len(y), generator=g).split(50):
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval(), train, test
+    return fit_sgd(model, train.x_float()[:600], train.y[:600]), train, test
 
 
 def manual_fgsm_accuracy(model, x, y, eps, batch):

@@ -1,6 +1,7 @@
 """`lbhessian <step>`: every pipeline step as a command that reads and writes files only."""
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,14 +16,10 @@ def _config(path):
 
 
 def cmd_data(args):
-    from .data import prepare, prepared_path
+    from .data import prepare
 
     cfg = _config(args.config)
     out = prepare(args.dataset, cfg["data"]["root"], cfg["data"].get("local_dirs"))
-    if args.out and Path(args.out).resolve() != out.resolve():
-        raise LbhError(
-            f"--out {args.out}: the prepared file is written to {prepared_path(cfg['data']['root'], args.dataset)}"
-        )
     print(f"prepared {args.dataset} -> {out}", file=sys.stderr)
 
 
@@ -99,14 +96,17 @@ def build_parser():
 
     def add(name, func, help_):
         s = sub.add_parser(name, help=help_)
-        s.add_argument("--config", default="params.yaml", help="experiment config (default: params.yaml)")
+        s.add_argument(
+            "--config",
+            default=os.environ.get("LBH_CONFIG", "params.yaml"),
+            help="experiment config (default: $LBH_CONFIG, set by the workflow, else params.yaml)",
+        )
         s.set_defaults(func=func)
         return s
 
     add("validate", cmd_validate, "check a config file against the schema")
     s = add("data", cmd_data, "download/prepare a dataset into <data.root>/prepared/<name>.pt")
     s.add_argument("--dataset", required=True)
-    s.add_argument("--out")
     s = add("train", cmd_train, "train one run of the grid")
     for a in ("--dataset", "--model", "--mode", "--batch"):
         s.add_argument(a, required=True)

@@ -10,7 +10,7 @@ import torch
 
 from .errors import LbhError
 
-_UMASK = os.umask(0)
+_UMASK = os.umask(0)  # os.umask can only be read by setting it: restore at once
 os.umask(_UMASK)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow_helpers import ROOT, SMOKE
+from testing_helpers import ROOT, SMOKE
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import yaml
 
 from lbhessian import config
 from lbhessian.checkpoint import load_checkpoint
-from workflow_helpers import SMOKE, check_report, snakemake
+from testing_helpers import SMOKE, check_report, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -47,10 +47,11 @@ def test_every_expected_output(smoke_run):
         model, run, _, _ = load_checkpoint(d / "checkpoint.pt")
         assert run["mode"] == d.parts[-3] and str(run["batch_size"]) == d.parts[-2][2:]
     # The full batch is gradient descent on the 512-image training subset.
-    full = json.loads((dirs[2] / "metrics.json").read_text())
+    runs = workdir / "results" / "runs" / "mnist5k" / "M1"
+    full = json.loads((runs / "clean" / "bsfull" / "seed0" / "metrics.json").read_text())
     assert full["batch_size"] == 512 and full["steps"] == 3
     # Training dynamics were tracked every epoch (config: train.track.every = 1).
-    hist = pd.read_csv(dirs[0] / "history.csv")
+    hist = pd.read_csv(runs / "clean" / "bs16" / "seed0" / "history.csv")
     assert hist["lambda1"].notna().all() and (hist["lambda1"] > 0).all()
     # Logs and benchmarks for every job.
     results = workdir / "results"
@@ -99,7 +100,7 @@ def test_bad_config_fails_before_any_job_with_one_clear_line(tmp_path):
 def test_cpu_runs_are_reproducible(smoke_run, tmp_path):
     # The same command twice on the CPU gives the same numbers: retrain one run by hand and compare.
     workdir, _ = smoke_run
-    d = run_dirs(workdir)[1]
+    d = workdir / "results" / "runs" / "mnist5k" / "M1" / "clean" / "bs128" / "seed0"
     subprocess.run(
         [sys.executable, "-m", "lbhessian", "train", "--config", str(SMOKE), "--dataset", "mnist5k", "--model", "M1",
          "--mode", "clean", "--batch", "128", "--seed", "0", "--out", str(tmp_path / "again")],

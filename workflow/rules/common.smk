@@ -32,6 +32,11 @@ try:
 except LbhError as e:
     raise WorkflowError(str(e)) from None
 
+# The steps find the config through LBH_CONFIG, not through a param: a param is provenance, and the file's
+# name or place is not a setting (a renamed or moved config must not rerun anything). The settings a step
+# uses are its params instead, so a changed value reruns exactly the jobs it affects.
+os.environ.update(LBH_CONFIG=CONFIG_FILE)
+
 RESULTS = config["results"]
 DATA_ROOT = config["data"]["root"]
 RUN = "{dataset}/{model}/{mode}/bs{batch}/seed{seed}"

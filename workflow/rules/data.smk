@@ -12,6 +12,6 @@ rule data:
         mem_mb=8000,
         runtime=60,
     params:
-        config=CONFIG_FILE,
+        source=lambda w: config["data"].get("local_dirs", {}).get(w.dataset, "download"),  # provenance
     shell:
-        "python -m lbhessian data --config {params.config} --dataset {wildcards.dataset} > {log} 2>&1"
+        "python -m lbhessian data --dataset {wildcards.dataset} > {log} 2>&1"

@@ -25,8 +25,7 @@ for _step, _minutes in (("spectrum", 240), ("inputs", 120), ("attack", 120)):
             gpu=GPUS,
         params:
             step=_step,  # bound now: the shell command is formatted later, after the loop has moved on
-            config=CONFIG_FILE,
             settings=json.dumps(config[_step], sort_keys=True),  # a changed setting reruns the step
             run_dir=lambda w, input: str(Path(input.checkpoint).parent),
         shell:
-            "python -m lbhessian {params.step} --config {params.config} --run-dir {params.run_dir} --out {output} > {log} 2>&1"
+            "python -m lbhessian {params.step} --run-dir {params.run_dir} --out {output} > {log} 2>&1"

@@ -75,6 +75,7 @@ rule collect:
         f"{RESULTS}/benchmarks/report/collect.tsv"
     conda:
         ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=15,
@@ -102,6 +103,7 @@ rule figures:
         f"{RESULTS}/benchmarks/report/figures.tsv"
     conda:
         ENV
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
@@ -132,6 +134,7 @@ rule tables:
         f"{RESULTS}/benchmarks/report/tables.tsv"
     conda:
         ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
@@ -161,6 +164,7 @@ rule claims:
         f"{RESULTS}/benchmarks/report/claims.tsv"
     conda:
         ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,

@@ -17,10 +17,9 @@ rule train:
         runtime=240,
         gpu=GPUS,
     params:
-        config=CONFIG_FILE,
         run=run_spec,
         out=lambda w, output: str(Path(output.checkpoint).parent),
     shell:
-        "python -m lbhessian train --config {params.config} --dataset {wildcards.dataset} --model {wildcards.model}"
+        "python -m lbhessian train --dataset {wildcards.dataset} --model {wildcards.model}"
         " --mode {wildcards.mode} --batch {wildcards.batch} --seed {wildcards.seed} --out {params.out}"
         " > {log} 2>&1"

@@ -1,4 +1,4 @@
-"""Helpers for tests that run the real workflow."""
+"""Helpers shared by the tests: running the real workflow, checking a report, fitting a tiny net."""
 
 import re
 import subprocess
@@ -30,3 +30,18 @@ def check_report(html: str):
     assert html.count("Made by config <tt") == len(figures.FIGURES) + 1  # every figure and the tables name it
     assert "problematic" not in html  # no caption failed to render
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=.https?:", html)  # offline: nothing fetched
+
+
+def fit_sgd(model, x, y, epochs=8, lr=0.05, batch=50, seed=0):
+    """A few epochs of plain SGD with momentum: a really trained net for attack and curvature tests."""
+    import torch
+    from torch.nn import functional as F
+
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(y), generator=g).split(batch):
+            opt.zero_grad()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    return model.eval()
