@@ -35,6 +35,25 @@ def small_split(n, seed, classes=4):
     return Split(x, torch.randint(0, classes, (n,), generator=g))
 
 
+def test_rank_of_a_saturated_softmax_counts_only_resolvable_eigenvalues():
+    # A confident prediction makes H_x tiny (p ~ one-hot): numpy's rule (d * eps * max|eig|) then counts
+    # roundoff as rank; the noise floor eps * ||J||^2 must not.
+    net = relu_bn_net()
+    with torch.no_grad():
+        net[-1].weight.mul_(300.0)
+    x = small_split(8, 3).x_float()
+    with torch.no_grad():
+        p = net.eval()(x).softmax(-1)
+    i = int(p.max(-1).values.argmax())
+    assert p[i].max() > 0.9999  # really saturated
+    out = inputs.exact_spectrum(net, x[i], p[i].argmax(), classes=4)
+    assert out["rank"] <= 3 and out["min_eig"] >= -out["rank_tol"]
+    h = exact_input_hessian(net, x[i], p[i].argmax())
+    eig = torch.linalg.eigvalsh(h)
+    numpy_rule = int((eig.abs() > eig.abs().max() * h.shape[0] * torch.finfo(torch.float64).eps).sum())
+    assert numpy_rule > 3  # the case this guards against
+
+
 def test_exact_input_hessian_of_relu_softmax_is_psd_with_rank_below_classes():
     # LeNet (M1) at a trained point and a small ReLU/BN net: H_x = W^T (diag p - p p^T) W
     torch.manual_seed(0)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from lbhessian.curvature import InputHessian, exact_input_hessian, frozen, lanczos
-from lbhessian.curvature.operators import MEMORY_FRACTION, free_memory_bytes, model_device, saved_bytes
+from lbhessian.curvature.operators import MEMORY_FRACTION, as_dtype, free_memory_bytes, model_device, saved_bytes
 from lbhessian.data import Split
 from lbhessian.errors import LbhError
 from lbhessian.spectrum import SEED, split_tensors
@@ -82,11 +82,21 @@ def measure_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int
 
 
 def exact_spectrum(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classes: int) -> dict:
-    """Eigenvalues of the exact float64 input Hessian of one image; rank by numpy's matrix_rank rule."""
+    """Eigenvalues of the exact float64 input Hessian of one image, and its numerical rank.
+
+    The rank counts eigenvalues above what float64 can resolve. numpy's rule (d * eps * max|eig|) is too
+    tight when the softmax saturates: H = J^T (diag(p) - p p^T) J is then tiny, but the roundoff of
+    computing it is ~eps * ||J||^2 (the entries of diag(p) - p p^T carry absolute errors ~eps), so the
+    tolerance is the larger of the two.
+    """
     h = exact_input_hessian(model, x, y, dtype=torch.float64)
     eig = torch.linalg.eigvalsh(h).cpu()
-    scale = float(eig.abs().max())
-    rank_tol = scale * h.shape[0] * torch.finfo(torch.float64).eps
+    d, eps = h.shape[0], torch.finfo(torch.float64).eps
+    with frozen(model):
+        m64 = as_dtype(model, torch.float64)
+        jac = torch.autograd.functional.jacobian(lambda z: m64(z.view(1, *x.shape))[0], x.to(torch.float64).flatten())
+    noise = eps * float(torch.linalg.matrix_norm(jac.reshape(-1, d).cpu(), ord=2)) ** 2
+    rank_tol = max(float(eig.abs().max()) * d * eps, noise)
     return {
         "classes": classes,
         "eigenvalues_top": [float(v) for v in eig.flip(0)[:TOP]],
