@@ -10,16 +10,12 @@ import time
 import torch
 
 from .attacks import check_eps, eval_mode, fgsm_step, input_grad, pgd
+from .collect import eps_key  # the one spelling of eps keys, which collect parses back
 from .errors import LbhError
 
 SPLITS = ("train", "test")
 PGD_SEED = 0
 DEFAULT_BATCH = 500
-
-
-def eps_key(eps):
-    """The JSON key of an eps value: format(eps, "g") (0.1 -> "0.1", 1.0 -> "1")."""
-    return format(float(eps), "g")
 
 
 def _grid(values, where):
