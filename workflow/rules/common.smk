@@ -16,8 +16,8 @@ ENV = str(Path(workflow.basedir) / "envs" / "lbhessian.yaml")
 from lbhessian import config as lbconfig
 from lbhessian.errors import LbhError
 
-# Relative to the working directory: it is recorded in Snakemake's metadata as a param, so a checkout that
-# moves (a clone, a DVC pull elsewhere) must not see it as changed.
+# Relative to the working directory: the report rules take it as an input, and Snakemake's metadata records
+# input paths, so a checkout that moves (a clone, a DVC pull elsewhere) must not see it as another file.
 CONFIG_FILE = os.path.relpath(
     workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles else Path(workflow.basedir) / "params.yaml"
 )
