@@ -1,6 +1,6 @@
 # lbhessian: large-batch training, Hessian spectra and adversarial robustness (Yao et al. 2018).
 # `snakemake --cores all` runs params.yaml; `--configfile config/paper.yaml` runs another experiment.
-# The config is validated against workflow/schemas/config.schema.json before any job runs.
+# The config is validated against src/lbhessian/core/config.schema.json (defaults filled in) before any job runs.
 
 
 # Only the default config when none is given: Snakemake would otherwise merge params.yaml into it.
@@ -12,7 +12,9 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/measure.smk"
+include: "workflow/rules/spectrum.smk"
+include: "workflow/rules/inputs.smk"
+include: "workflow/rules/attack.smk"
 include: "workflow/rules/report.smk"
 
 

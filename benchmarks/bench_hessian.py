@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from lbhessian.curvature import WeightHessian, lanczos, power_iteration
-from lbhessian.models import build_model
+from lbhessian.core.models import build_model
 
 MNIST_INFO = {"name": "mnist5k", "classes": 10, "shape": [1, 28, 28], "mean": [0.1307], "std": [0.3081]}
 
@@ -72,7 +72,7 @@ def load_data(n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
 
 def checkpoint_model(args, x, y, device) -> tuple[torch.nn.Module, str]:
     if args.checkpoint:
-        from lbhessian.checkpoint import load_checkpoint
+        from lbhessian.core.checkpoint import load_checkpoint
 
         model, _, _ = load_checkpoint(args.checkpoint, device=device)
         return model, args.checkpoint

@@ -14,9 +14,9 @@ import time
 import torch
 from torch.nn import functional as F
 
-from lbhessian.data import load_prepared, prepare
-from lbhessian.models import build_model
-from lbhessian.train import run_epoch, scaled_lr
+from lbhessian.core.data import load_prepared, prepare
+from lbhessian.core.models import build_model
+from lbhessian.steps.train import run_epoch, scaled_lr
 
 
 def bare_epoch(model, opt, x_u8, y, batch_size, generator):

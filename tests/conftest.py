@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lbhessian.data import load_prepared, prepare
+from lbhessian.core.data import load_prepared, prepare
 from testing_helpers import SMOKE, snakemake
 
 

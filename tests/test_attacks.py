@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lbhessian import attacks
-from lbhessian.errors import LbhError
+from lbhessian.core.errors import LbhError
 from testing_helpers import fit_sgd
 
 INSTALL_HINT = (

@@ -6,8 +6,8 @@ import sys
 
 import torch
 
-from lbhessian.data import prepare
-from lbhessian.io import write_json
+from lbhessian.core.data import prepare
+from lbhessian.core.io import write_json
 from testing_helpers import SMOKE
 
 
@@ -38,8 +38,8 @@ def test_measurement_of_a_diverged_run_is_skipped_not_crashed(tmp_path):
 
 
 def test_checkpoint_of_another_model_is_refused(tmp_path):
-    from lbhessian.checkpoint import save_checkpoint
-    from lbhessian.models import build_model
+    from lbhessian.core.checkpoint import save_checkpoint
+    from lbhessian.core.models import build_model
 
     prepare("mnist5k", tmp_path / "data")
     info = torch.load(tmp_path / "data/prepared/mnist5k.pt", weights_only=True)["info"]

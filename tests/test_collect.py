@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lbhessian.collect import acc_column, collect, headline_metrics, parse_acc_column, read_summary, write_plot_data
-from lbhessian.errors import LbhError
+from lbhessian.report.summary import acc_column, collect, headline_metrics, parse_acc_column, read_summary, write_plot_data
+from lbhessian.core.errors import LbhError
 
 K = 5  # eigenvalues per run
 EPS = {"fgsm_linf": [0.05, 0.1, 0.2], "fgsm_l2": [1.0], "pgd_linf": [0.1]}

@@ -3,8 +3,8 @@ import copy
 import pytest
 import yaml
 
-from lbhessian import config
-from lbhessian.errors import LbhError
+from lbhessian.core import config
+from lbhessian.core.errors import LbhError
 
 
 @pytest.fixture

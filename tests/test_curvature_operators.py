@@ -7,7 +7,7 @@ from torch import nn
 from torch.func import functional_call
 
 from lbhessian.curvature import InputHessian, WeightHessian, exact_input_hessian, frozen
-from lbhessian.errors import LbhError
+from lbhessian.core.errors import LbhError
 
 
 def tiny_net(bn: bool, seed: int = 0) -> nn.Module:

@@ -15,7 +15,7 @@ from lbhessian.curvature import (
     power_iteration,
     slq_density,
 )
-from lbhessian.errors import LbhError
+from lbhessian.core.errors import LbhError
 
 
 def sym_with_spectrum(eigs: torch.Tensor, seed: int) -> torch.Tensor:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from lbhessian.data import augment, load_prepared, prepare, read_idx
-from lbhessian.errors import LbhError
+from lbhessian.core.data import augment, load_prepared, prepare, read_idx
+from lbhessian.core.errors import LbhError
 
 
 def test_mnist5k_prepared_shapes_dtypes_and_labels(mnist5k):

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from test_collect import make_runs
 
-from lbhessian import figures
-from lbhessian.collect import collect, read_summary
-from lbhessian.errors import LbhError
-from lbhessian.tables import experiment_table, write_tables
+from lbhessian.report import figures
+from lbhessian.report.summary import collect, read_summary
+from lbhessian.core.errors import LbhError
+from lbhessian.report.tables import experiment_table, write_tables
 from testing_helpers import SMOKE, check_report, snakemake
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

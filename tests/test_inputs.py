@@ -9,11 +9,11 @@ from test_curvature_operators import assert_same_state, state
 from test_spectrum import MNIST_INFO, mnist_like
 from torch import nn
 
-from lbhessian import inputs
+from lbhessian.steps import inputs
 from lbhessian.curvature import exact_input_hessian
-from lbhessian.data import Split
-from lbhessian.errors import LbhError
-from lbhessian.models import build_model
+from lbhessian.core.data import Split
+from lbhessian.core.errors import LbhError
+from lbhessian.core.models import build_model
 
 
 def relu_bn_net(classes=4):

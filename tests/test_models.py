@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from lbhessian.errors import LbhError
-from lbhessian.models import build_model, param_count
+from lbhessian.core.errors import LbhError
+from lbhessian.core.models import build_model, param_count
 
 CIFAR = {"classes": 10, "shape": [3, 32, 32], "mean": [0.0] * 3, "std": [1.0] * 3}
 MNIST = {"classes": 10, "shape": [1, 28, 28], "mean": [0.13], "std": [0.31]}

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from lbhessian import robustness
-from lbhessian.data import Split
-from lbhessian.errors import LbhError
+from lbhessian.steps import attack as robustness
+from lbhessian.core.data import Split
+from lbhessian.core.errors import LbhError
 from testing_helpers import fit_sgd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,9 +149,9 @@ def test_evaluate_on_cuda_matches_cpu(trained):
 
 def test_robust_training_raises_fgsm_accuracy(tmp_path):
     """Same seed, same data, same epochs: FGSM-trained M2 beats the clean-trained one under FGSM."""
-    from lbhessian import config, data
-    from lbhessian.checkpoint import load_checkpoint
-    from lbhessian.train import train_run
+    from lbhessian.core import config, data
+    from lbhessian.core.checkpoint import load_checkpoint
+    from lbhessian.steps.train import train_run
 
     train, test, info = data.load_prepared(data.prepare("digits", tmp_path / "data"))
     train = train.subset(600)

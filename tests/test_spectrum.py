@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from test_curvature_operators import assert_same_state, explicit_weight_hessian, state, tiny_net
 
-from lbhessian import spectrum
+from lbhessian.steps import spectrum
 from lbhessian.curvature import WeightHessian, lanczos, power_iteration
-from lbhessian.data import Split
-from lbhessian.errors import LbhError
-from lbhessian.models import build_model
+from lbhessian.core.data import Split
+from lbhessian.core.errors import LbhError
+from lbhessian.core.models import build_model
 
 MNIST_INFO = {"classes": 10, "shape": [1, 28, 28], "mean": [0.1307], "std": [0.3081]}
 

@@ -4,12 +4,12 @@ import math
 import pytest
 import torch
 
-from lbhessian import config
-from lbhessian.checkpoint import load_checkpoint, save_checkpoint
-from lbhessian.data import Split
-from lbhessian.errors import LbhError
-from lbhessian.models import build_model
-from lbhessian.train import read_history, scaled_lr, train_run, train_step
+from lbhessian.core import config
+from lbhessian.core.checkpoint import load_checkpoint, save_checkpoint
+from lbhessian.core.data import Split
+from lbhessian.core.errors import LbhError
+from lbhessian.core.models import build_model
+from lbhessian.steps.train import read_history, scaled_lr, train_run, train_step
 
 
 def small_run(**train):

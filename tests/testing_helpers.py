@@ -22,7 +22,7 @@ def snakemake(workdir, *args, timeout=900, check=True):
 
 def check_report(html: str):
     """What a finished report must hold: every figure, the tables and claims, captions, nothing fetched."""
-    from lbhessian import figures
+    from lbhessian.report import figures
 
     for kind in figures.FIGURES:
         assert f'"{kind}.png"' in html, kind

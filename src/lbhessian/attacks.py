@@ -11,27 +11,15 @@ Conventions shared by every attack here:
 """
 
 import math
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 
-from .errors import LbhError
+from lbhessian.core.errors import LbhError
+from lbhessian.core.modes import frozen
 
 NORMS = ("linf", "l2")
 ATTACKS = ("fgsm", "pgd")
-
-
-@contextmanager
-def eval_mode(model):
-    """Put every submodule in eval mode; restore each one's own flag afterwards (even on error)."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, was_training in flags:
-            m.training = was_training
 
 
 def check_eps(eps, what="eps"):
@@ -84,7 +72,7 @@ def fgsm(model, x, y, eps, norm="linf"):
     if norm not in NORMS:
         raise LbhError(f"attack norm: expected one of {', '.join(NORMS)}, got {norm!r}")
     _check_batch(x, y)
-    with eval_mode(model):
+    with frozen(model):
         grad, _ = input_grad(model, x, y)
     return fgsm_step(x.detach(), grad, eps, norm)
 
@@ -111,47 +99,13 @@ def pgd(model, x, y, eps, steps, step_size, random_start=True, generator=None):
     adv = x.clone()
     if random_start:
         adv = (adv + _uniform_like(x, eps, generator)).clamp(0.0, 1.0)
-    with eval_mode(model):
+    with frozen(model):
         for _ in range(steps):
             grad, _ = input_grad(model, adv, y)
             adv = adv + step_size * grad.sign()
             delta = (adv - x).clamp(-eps, eps)
             adv = (x + delta).clamp(0.0, 1.0).detach()
     return adv
-
-
-def check_robust(robust):
-    """Validate one entry of config train.robust; return it with defaults filled in."""
-    if not isinstance(robust, dict):
-        raise LbhError(f"train.robust entry: expected a mapping, got {type(robust).__name__}")
-    name = robust.get("name", "?")
-    where = f"train.robust[{name}]"
-    attack = robust.get("attack")
-    if attack not in ATTACKS:
-        raise LbhError(f"{where}.attack: expected one of {', '.join(ATTACKS)}, got {attack!r}")
-    norm = robust.get("norm", "linf")
-    if norm not in NORMS or (attack == "pgd" and norm != "linf"):
-        allowed = "linf" if attack == "pgd" else ", ".join(NORMS)
-        raise LbhError(f"{where}.norm: expected {allowed} for attack {attack}, got {norm!r}")
-    grid = robust.get("eps")
-    if isinstance(grid, (int, float)) and not isinstance(grid, bool):
-        grid = [grid]
-    if not isinstance(grid, (list, tuple)) or not grid:
-        raise LbhError(f"{where}.eps: expected a non-empty list of numbers >= 0, got {grid!r}")
-    grid = [check_eps(e, f"{where}.eps") for e in grid]
-    fraction = robust.get("fraction", 0.5)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction <= 1:
-        raise LbhError(f"{where}.fraction: expected a number in [0, 1], got {fraction!r}")
-    out = dict(robust, attack=attack, norm=norm, eps=grid, fraction=float(fraction))
-    if attack == "pgd":
-        steps = robust.get("steps") or 10
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise LbhError(f"{where}.steps: expected an integer >= 1, got {steps!r}")
-        out["steps"] = steps
-        if robust.get("step_size") is not None:
-            out["step_size"] = check_eps(robust["step_size"], f"{where}.step_size")
-        out["random_start"] = bool(robust.get("random_start", True))
-    return out
 
 
 def perturb(model, x, y, robust, generator):
@@ -161,13 +115,13 @@ def perturb(model, x, y, robust, generator):
     index, then (pgd with random start) the start noise. The attack runs in eval mode and the model's
     mode is restored; parameter gradients are untouched. PGD without step_size uses 2.5 * eps / steps.
     """
-    cfg = check_robust(robust)
+    cfg = robust  # an entry of train.robust, validated with its defaults by the config schema
     _check_batch(x, y)
     n = x.shape[0]
     device = generator.device if generator is not None else torch.device("cpu")
     perm = torch.randperm(n, generator=generator, device=device)
     pick = torch.randint(len(cfg["eps"]), (1,), generator=generator, device=device)
-    eps = cfg["eps"][int(pick)]
+    eps = float(cfg["eps"][int(pick)])
     k = round(cfg["fraction"] * n)
     x = x.detach()
     if k == 0 or eps == 0:

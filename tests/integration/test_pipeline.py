@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from lbhessian import config
-from lbhessian.checkpoint import load_checkpoint
+from lbhessian.core import config
+from lbhessian.core.checkpoint import load_checkpoint
 from testing_helpers import SMOKE, check_report, snakemake
 
 pytestmark = pytest.mark.slow

@@ -17,8 +17,8 @@ import pytest
 import torch
 from slurm_cluster import PROFILE_SLURM, REPO, SlurmCluster, run_snakemake, venv_bin
 
-from lbhessian import config as lbconfig
-from lbhessian.checkpoint import load_checkpoint
+from lbhessian.core import config as lbconfig
+from lbhessian.core.checkpoint import load_checkpoint
 
 SMOKE = REPO / "config" / "smoke.yaml"
 

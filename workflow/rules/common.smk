@@ -13,8 +13,8 @@ os.environ.update(
     PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
 )
 ENV = str(Path(workflow.basedir) / "envs" / "lbhessian.yaml")
-from lbhessian import config as lbconfig
-from lbhessian.errors import LbhError
+from lbhessian.core import config as lbconfig
+from lbhessian.core.errors import LbhError
 
 # Relative to the working directory: the report rules take it as an input, and Snakemake's metadata records
 # input paths, so a checkout that moves (a clone, a DVC pull elsewhere) must not see it as another file.
@@ -22,7 +22,7 @@ CONFIG_FILE = os.path.relpath(
     workflow.overwrite_configfiles[-1] if workflow.overwrite_configfiles else Path(workflow.basedir) / "params.yaml"
 )
 try:
-    lbconfig.validate(config, CONFIG_FILE)
+    lbconfig.validate(config, CONFIG_FILE)  # fills in the schema's defaults: the one home of defaults
     # Every step reads CONFIG_FILE itself, so the workflow's config must be exactly that file.
     if len(workflow.overwrite_configfiles) > 1 or lbconfig.load(CONFIG_FILE) != config:
         raise LbhError(
@@ -32,18 +32,20 @@ try:
 except LbhError as e:
     raise WorkflowError(str(e)) from None
 
-# The steps find the config through LBH_CONFIG, not through a param: a param is provenance, and the file's
-# name or place is not a setting (a renamed or moved config must not rerun anything). The settings a step
-# uses are its params instead, so a changed value reruns exactly the jobs it affects.
+# Every step gets the config as `--config "$LBH_CONFIG"`: an argument, yet not part of the rule's code or
+# params, so a renamed or moved config file reruns nothing. The settings a step uses are its params
+# instead, so a changed value reruns exactly the jobs it affects.
 os.environ.update(LBH_CONFIG=CONFIG_FILE)
 
 RESULTS = config["results"]
 DATA_ROOT = config["data"]["root"]
+# The layout of results, defined here and nowhere else: steps write exactly the paths their rule passes.
 RUN = "{dataset}/{model}/{mode}/bs{batch}/seed{seed}"
 RUN_DIR = f"{RESULTS}/runs/{RUN}"
+PREPARED = f"{DATA_ROOT}/prepared/{{dataset}}.pt"
 RUNS = lbconfig.runs(config)
-GPUS = config["runtime"].get("gpus", 0)
-THREADS = config["runtime"].get("threads", 1)
+GPUS = config["runtime"]["gpus"]
+THREADS = config["runtime"]["threads"] or 1
 
 
 wildcard_constraints:
@@ -55,10 +57,8 @@ wildcard_constraints:
 
 
 def run_targets(name):
-    """Paths of file `name` in every run directory of the grid."""
-    return [
-        f"{RESULTS}/runs/{r['dataset']}/{r['model']}/{r['mode']}/bs{r['batch']}/seed{r['seed']}/{name}" for r in RUNS
-    ]
+    """Paths of file `name` in every run directory of the grid, in the grid's order."""
+    return [RUN_DIR.format(**r) + f"/{name}" for r in RUNS]
 
 
 def run_spec(wildcards):

@@ -1,6 +1,6 @@
 rule data:
     output:
-        f"{DATA_ROOT}/prepared/{{dataset}}.pt",
+        PREPARED,
     log:
         f"{RESULTS}/logs/data/{{dataset}}.log",
     benchmark:
@@ -12,6 +12,7 @@ rule data:
         mem_mb=8000,
         runtime=60,
     params:
-        source=lambda w: config["data"].get("local_dirs", {}).get(w.dataset, "download"),  # provenance
+        source=lambda w: config["data"]["local_dirs"].get(w.dataset, "download"),  # provenance
     shell:
-        "python -m lbhessian data --dataset {wildcards.dataset} > {log} 2>&1"
+        'python -m lbhessian data --config "$LBH_CONFIG" --dataset {wildcards.dataset} --out {output}'
+        " --threads {threads} > {log} 2>&1"

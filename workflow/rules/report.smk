@@ -7,7 +7,7 @@
 report: "../report/workflow.rst"
 
 
-# One figure/table set per (dataset, model) of the config. The kinds must match lbhessian.figures.FIGURES
+# One figure/table set per (dataset, model) of the config. The kinds must match lbhessian.report.figures.FIGURES
 # (a test checks): listed here so that parsing the workflow does not import matplotlib.
 REPORT_EXPERIMENTS = sorted({f"{e['dataset']}_{e['model']}" for e in config["train"]["experiments"]})
 FIGURE_KINDS = [
@@ -23,7 +23,7 @@ FIGURE_KINDS = [
 ]
 # Captions by absolute path: report() outside a rule would resolve a relative one against the main Snakefile.
 CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
-PLOT_DATA = ["lambda1_vs_batch", "accuracy_vs_batch", "training_curves"]
+PLOT_DATA = ["lambda1_vs_batch", "accuracy_vs_batch", "training_curves"]  # lbhessian.report.dvc.PLOTS
 FIGURE_PNGS = {
     f"{exp}__{kind}": report(
         f"{RESULTS}/figures/{exp}/{kind}.png",
@@ -39,7 +39,6 @@ FIGURE_PDFS = {
     f"{exp}__{kind}_pdf": f"{RESULTS}/figures/{exp}/{kind}.pdf" for exp in REPORT_EXPERIMENTS for kind in FIGURE_KINDS
 }
 TABLE_FILES = {f"{exp}__{ext}": f"{RESULTS}/tables/{exp}.{ext}" for exp in REPORT_EXPERIMENTS for ext in ("csv", "md")}
-_EXP_ARGS = " ".join(f"--experiment {exp}" for exp in REPORT_EXPERIMENTS)
 
 REPORT_TARGETS = [
     f"{RESULTS}/summary.csv",
@@ -79,11 +78,10 @@ rule collect:
     resources:
         mem_mb=2000,
         runtime=15,
-    params:
-        plots=lambda w, output: str(Path(output.plots[0]).parent),
     shell:
-        "python -m lbhessian collect --config {input.config} --out {output.summary} --metrics {output.metrics}"
-        " --plots {params.plots} {input.metrics} > {log} 2>&1"
+        "python -m lbhessian collect --config {input.config} --metrics {input.metrics} --history {input.history}"
+        " --spectrum {input.spectrum} --inputs {input.inputs} --attack {input.attack} --out {output.summary}"
+        " --headline {output.metrics} --plots {output.plots} > {log} 2>&1"
 
 
 rule figures:
@@ -108,11 +106,14 @@ rule figures:
         mem_mb=4000,
         runtime=30,
     params:
-        out=lambda w, output: str(Path(output[0]).parents[1]),  # figures/<experiment>/<kind>.png
-        experiments=_EXP_ARGS,
+        # One experiment's kinds, PNGs and PDFs in the same order (experiment-major).
+        experiments=REPORT_EXPERIMENTS,
+        kinds=FIGURE_KINDS,
+        png=[f"{RESULTS}/figures/{exp}/{kind}.png" for exp in REPORT_EXPERIMENTS for kind in FIGURE_KINDS],
+        pdf=list(FIGURE_PDFS.values()),
     shell:
-        "python -m lbhessian figures --summary {input.summary} --out {params.out} --config {input.config}"
-        " {params.experiments} > {log} 2>&1"
+        "python -m lbhessian figures --config {input.config} --summary {input.summary}"
+        " --experiment {params.experiments} --kind {params.kinds} --png {params.png} --pdf {params.pdf} > {log} 2>&1"
 
 
 rule tables:
@@ -139,10 +140,12 @@ rule tables:
         mem_mb=2000,
         runtime=10,
     params:
-        out=lambda w, output: str(Path(output.md).parent),
-        experiments=_EXP_ARGS,
+        experiments=REPORT_EXPERIMENTS,
+        csv=[TABLE_FILES[f"{exp}__csv"] for exp in REPORT_EXPERIMENTS],
+        md=[TABLE_FILES[f"{exp}__md"] for exp in REPORT_EXPERIMENTS],
     shell:
-        "python -m lbhessian tables --summary {input.summary} --out {params.out} {params.experiments} > {log} 2>&1"
+        "python -m lbhessian tables --config {input.config} --summary {input.summary} --experiment {params.experiments}"
+        " --csv {params.csv} --md {params.md} --all-md {output.md} --html {output.html} > {log} 2>&1"
 
 
 rule claims:
@@ -169,5 +172,5 @@ rule claims:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python -m lbhessian claims --summary {input.summary} --config {input.config} --out {output.json}"
+        "python -m lbhessian claims --config {input.config} --summary {input.summary} --out {output.json}"
         " --markdown {output.md} --html {output.html} > {log} 2>&1"

@@ -1,6 +1,6 @@
 rule train:
     input:
-        data=f"{DATA_ROOT}/prepared/{{dataset}}.pt",
+        data=PREPARED,
     output:
         checkpoint=f"{RUN_DIR}/checkpoint.pt",
         history=f"{RUN_DIR}/history.csv",
@@ -18,8 +18,9 @@ rule train:
         gpu=GPUS,
     params:
         run=run_spec,
-        out=lambda w, output: str(Path(output.checkpoint).parent),
+        resume=f"{RUN_DIR}/resume.pt",  # kept between attempts: an interrupted run resumes from it
     shell:
-        "python -m lbhessian train --dataset {wildcards.dataset} --model {wildcards.model}"
-        " --mode {wildcards.mode} --batch {wildcards.batch} --seed {wildcards.seed} --out {params.out}"
-        " > {log} 2>&1"
+        'python -m lbhessian train --config "$LBH_CONFIG" --data {input.data} --dataset {wildcards.dataset}'
+        " --model {wildcards.model} --mode {wildcards.mode} --batch {wildcards.batch} --seed {wildcards.seed}"
+        " --checkpoint {output.checkpoint} --history {output.history} --metrics {output.metrics}"
+        " --resume {params.resume} --threads {threads} > {log} 2>&1"

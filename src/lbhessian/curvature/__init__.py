@@ -1,22 +1,18 @@
-"""Curvature: Hessian operators (weights, inputs), solvers written once against them, loss landscapes."""
+"""Curvature engine: Hessian operators (weights, inputs) and the solvers written once against them.
 
-from lbhessian.curvature.operators import (
-    DenseOperator,
-    InputHessian,
-    Operator,
-    WeightHessian,
-    exact_input_hessian,
-    frozen,
-)
-from lbhessian.curvature.solvers import (
-    EigResult,
-    hutchinson_trace,
-    lanczos,
-    min_eigenvalue,
-    power_iteration,
-    slq_density,
-    top_eigenpairs,
-)
+Public API (see docs/api.md): build an operator on your model and data, hand it to any solver.
+
+    op = WeightHessian(model, x, y)              # Hessian of the mean cross-entropy w.r.t. the weights
+    top = lanczos(op, k=5, tol=1e-3)             # top-5 eigenpairs with residuals and product counts
+"""
+
+from lbhessian.core.modes import frozen
+from lbhessian.curvature.base import DenseOperator, Operator
+from lbhessian.curvature.landscape import loss_1d, loss_2d
+from lbhessian.curvature.operators import InputHessian, WeightHessian, exact_input_hessian, input_chunk
+from lbhessian.curvature.solvers import EigResult, lanczos, min_eigenvalue, power_iteration
+from lbhessian.curvature.stochastic import hutchinson_trace, slq_density
+from lbhessian.curvature.tracking import track
 
 __all__ = [
     "DenseOperator",
@@ -27,9 +23,12 @@ __all__ = [
     "exact_input_hessian",
     "frozen",
     "hutchinson_trace",
+    "input_chunk",
     "lanczos",
+    "loss_1d",
+    "loss_2d",
     "min_eigenvalue",
     "power_iteration",
     "slq_density",
-    "top_eigenpairs",
+    "track",
 ]

@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from lbhessian.curvature.operators import frozen, model_device, model_dtype, select_parameters
-from lbhessian.errors import LbhError
+from lbhessian.core.errors import LbhError
+from lbhessian.core.modes import frozen
+from lbhessian.curvature.base import model_device, model_dtype, select_parameters
 
 
 def _split(model: nn.Module, names: Sequence[str] | None, v: torch.Tensor) -> dict[str, torch.Tensor]:

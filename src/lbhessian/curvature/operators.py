@@ -1,9 +1,4 @@
-"""Hessian operators: a small LinearOperator-like interface shared by all solvers.
-
-An operator holds ``batch`` independent symmetric operators of dimension ``size``; ``matvec`` maps a
-``(batch, size)`` tensor row-wise. The weight Hessian has batch 1; the per-example input Hessian of B
-images has batch B (one block of the block-diagonal Hessian per row), so every solver runs on all images
-at once.
+"""Hessian operators of a model's loss: weights (Pearlmutter products over chunks) and inputs (per image).
 
 The model is always measured in eval mode (BatchNorm uses running statistics, dropout is off) and its
 per-module train/eval flags and all buffers are restored exactly after every call (``frozen``).
@@ -11,175 +6,25 @@ per-module train/eval flags and all buffers are restored exactly after every cal
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lbhessian.errors import LbhError
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype:
-    """Map a config string ("float32" / "float64") or a torch dtype to a torch dtype."""
-    if dtype is None:
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        if dtype not in _DTYPES.values():
-            raise LbhError(f"dtype: expected float32 or float64, got {dtype}")
-        return dtype
-    if dtype not in _DTYPES:
-        raise LbhError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
-    return _DTYPES[dtype]
-
-
-def sum_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Summed softmax cross-entropy: chunks add up, the caller divides by the sample count."""
-    return F.cross_entropy(logits, y, reduction="sum")
-
-
-@contextlib.contextmanager
-def frozen(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode; afterwards restore every module's flag and every buffer bit-exactly."""
-    flags = [(m, m.training) for m in model.modules()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, flag in flags:
-            m.training = flag
-        with torch.no_grad():
-            for b, saved in buffers:
-                # Copy only on a change: an in-place write would invalidate graphs that saved the buffer.
-                if not torch.equal(b, saved):
-                    b.copy_(saved)
-
-
-def model_dtype(model: nn.Module) -> torch.dtype:
-    for t in model.parameters():
-        if t.is_floating_point():
-            return t.dtype
-    return torch.float32
-
-
-def as_dtype(model: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """The model itself when it already has ``dtype``; otherwise a private copy cast to it."""
-    return model if model_dtype(model) == dtype else copy.deepcopy(model).to(dtype)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    for t in list(model.parameters()) + list(model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
-def select_parameters(model: nn.Module, names: Sequence[str] | None = None) -> list[tuple[str, nn.Parameter]]:
-    """Trainable parameters, all or those whose name equals or starts with one of ``names`` (a layer)."""
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if names is None:
-        chosen = named
-    else:
-        chosen = [(n, p) for n, p in named if any(n == k or n.startswith(k + ".") for k in names)]
-        unknown = [k for k in names if not any(n == k or n.startswith(k + ".") for n, _ in named)]
-        if unknown:
-            raise LbhError(
-                f"params: no trainable parameter named or under {unknown}; expected names from {[n for n, _ in named]}"
-            )
-    if not chosen:
-        raise LbhError("params: the model has no trainable parameters to differentiate")
-    return chosen
-
-
-# ---------------------------------------------------------------- memory sizing
-
-
-def free_memory_bytes(device: torch.device) -> int:
-    """Free memory on ``device``: the CUDA allocator's view, or MemAvailable of the host."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:  # pragma: no cover - psutil ships with snakemake
-        return 2 * 1024**3
-
-
-def saved_bytes(fn: Callable[[], object]) -> int:
-    """Bytes autograd saves for backward while ``fn`` runs (forward and create_graph backward)."""
-    total = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        keep = fn()
-    del keep
-    return total
-
-
-# Share of free memory given to chunk graphs: the CPU hosts are shared by several jobs.
-MEMORY_FRACTION = {"cpu": 0.2, "cuda": 0.6}
-# Largest automatic chunk: on a CPU, chunks beyond a few hundred images only lose cache locality
-# (LeNet HVP/gradient: 1.83x at 250, 2.18x at 1000); a GPU wants large chunks.
-MAX_CHUNK = {"cpu": 256, "cuda": 8192}
-
-
-class Operator:
-    """Interface: ``batch`` independent symmetric operators of dimension ``size``.
-
-    ``matvec(v)`` takes and returns ``(batch, size)`` tensors; ``matvecs`` counts calls (each call is
-    one product per row).
-    """
-
-    size: int
-    batch: int
-    dtype: torch.dtype
-    device: torch.device
-    matvecs: int = 0
-
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def _check(self, v: torch.Tensor) -> torch.Tensor:
-        if v.shape != (self.batch, self.size):
-            raise LbhError(f"matvec: expected a vector of shape ({self.batch}, {self.size}), got {tuple(v.shape)}")
-        return v.to(dtype=self.dtype, device=self.device)
-
-
-class DenseOperator(Operator):
-    """Explicit matrices ``(batch, size, size)``: reference operator for tests and small problems."""
-
-    def __init__(self, matrices: torch.Tensor):
-        if matrices.dim() == 2:
-            matrices = matrices.unsqueeze(0)
-        self.A = matrices
-        self.batch, self.size = matrices.shape[0], matrices.shape[1]
-        self.dtype, self.device = matrices.dtype, matrices.device
-        self.matvecs = 0
-
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        v = self._check(v)
-        self.matvecs += 1
-        return torch.bmm(self.A, v.unsqueeze(-1)).squeeze(-1)
+from lbhessian.core.errors import LbhError
+from lbhessian.core.modes import frozen
+from lbhessian.curvature.base import (
+    LossFn,
+    Operator,
+    as_dtype,
+    model_device,
+    resolve_dtype,
+    select_parameters,
+    sum_cross_entropy,
+)
+from lbhessian.curvature.memory import MAX_CHUNK, budget_bytes, items_within, saved_bytes
 
 
 class WeightHessian(Operator):
@@ -231,13 +76,11 @@ class WeightHessian(Operator):
         self._graphs: list[tuple[torch.Tensor, ...]] | None = None
         self._loss_grad: tuple[float, torch.Tensor] | None = None
 
-        frac = memory_fraction if memory_fraction is not None else MEMORY_FRACTION.get(self.device.type, 0.2)
-        budget = free_memory_bytes(self.device) * frac
+        budget = budget_bytes(self.device, memory_fraction)
         per_sample = self._bytes_per_sample()
         self.bytes_per_sample = per_sample
         if chunk_size is None:
-            cap = MAX_CHUNK.get(self.device.type, 256)
-            chunk_size = max(1, min(self.n, cap, int(budget // max(per_sample, 1))))
+            chunk_size = items_within(budget, per_sample, min(self.n, MAX_CHUNK.get(self.device.type, 256)))
             # Even chunks (300 samples at most 256 a chunk: 150 + 150, not 256 + 44).
             chunk_size = -(-self.n // -(-self.n // chunk_size))
         self.chunk_size = min(chunk_size, self.n)
@@ -397,6 +240,19 @@ class InputHessian(Operator):
             self._g, self.x, grad_outputs=v.view(self.batch, *self.image_shape), retain_graph=True
         )
         return hv.reshape(self.batch, -1)
+
+
+# Images per batched input-Hessian solve: beyond this the batched Lanczos gains nothing.
+MAX_IMAGES = 1024
+
+
+def input_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor, basis_vectors: int) -> int:
+    """Images per batched solve: graph bytes (probed on a few images) plus ``basis_vectors`` Lanczos vectors
+    per image, within a share of free memory."""
+    probe = min(4, len(x))
+    graph = saved_bytes(lambda: InputHessian(model, x[:probe], y[:probe])) / probe
+    basis = basis_vectors * x[0].numel() * x.element_size()
+    return items_within(budget_bytes(model_device(model)), graph + basis, MAX_IMAGES)
 
 
 def exact_input_hessian(

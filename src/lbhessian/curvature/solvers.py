@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from lbhessian.curvature.operators import Operator
-from lbhessian.errors import LbhError
+from lbhessian.core.errors import LbhError
+from lbhessian.curvature.base import Operator
 
 
 @dataclass
@@ -34,16 +34,6 @@ class EigResult:
     converged: torch.Tensor
     total_matvecs: int
     eigenvectors: torch.Tensor | None = None
-
-    def summary(self, row: int = 0) -> dict:
-        """JSON-ready lists for one row."""
-        return {
-            "eigenvalues": [float(v) for v in self.eigenvalues[row]],
-            "residuals": [float(v) for v in self.residuals[row]],
-            "matvecs_per_pair": [int(v) for v in self.matvecs[row]],
-            "converged": [bool(v) for v in self.converged[row]],
-            "matvecs": int(self.total_matvecs),
-        }
 
 
 def _check_args(op: Operator, k: int, tol: float, max_iter: int) -> None:
@@ -66,7 +56,7 @@ def random_vectors(op: Operator, seed: int, kind: str = "normal", rows: int | No
     return v.to(device=op.device, dtype=op.dtype)
 
 
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def row_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(-1)
 
 
@@ -128,7 +118,7 @@ def power_iteration(
             hv = op.matvec(v)
             total += 1
             w = _orthogonalize(hv, U[:, :i])
-            lam_v = _dot(v, w)
+            lam_v = row_dot(v, w)
             r = _rel((w - lam_v.unsqueeze(-1) * v).norm(dim=-1).double().cpu(), lam_v.double().cpu())
             a = active.to(op.device)
             lam[active, i] = lam_v.double().cpu()[active]
@@ -210,7 +200,7 @@ def lanczos(
     for j in range(m_max):
         w = op.matvec(Q[:, j])
         total += 1
-        a = _dot(w, Q[:, j])
+        a = row_dot(w, Q[:, j])
         w = w - a.unsqueeze(-1) * Q[:, j]
         if j > 0:
             w = w - beta[:, j - 1].to(device=dev, dtype=op.dtype).unsqueeze(-1) * Q[:, j - 1]
@@ -264,23 +254,6 @@ def lanczos(
     return result
 
 
-def top_eigenpairs(
-    op: Operator,
-    k: int,
-    *,
-    method: str = "lanczos",
-    tol: float = 1e-3,
-    max_iter: int = 100,
-    seed: int = 0,
-) -> EigResult:
-    """Dispatch: ``method`` "lanczos" (max_iter = Krylov dimension) or "power" (max_iter per pair)."""
-    if method == "lanczos":
-        return lanczos(op, k, tol=tol, max_iter=max_iter, seed=seed)
-    if method == "power":
-        return power_iteration(op, k, tol=tol, max_iter=max_iter, seed=seed)
-    raise LbhError(f"method: expected 'lanczos' or 'power', got {method!r}")
-
-
 def min_eigenvalue(
     op: Operator, *, tol: float = 1e-3, max_iter: int = 100, seed: int = 0, relative_to: str = "norm"
 ) -> EigResult:
@@ -291,59 +264,3 @@ def min_eigenvalue(
     a significantly negative direction" needs; ``relative_to="eigenvalue"`` applies the strict rule.
     """
     return lanczos(op, 1, tol=tol, max_iter=max_iter, seed=seed, which="smallest", relative_to=relative_to)
-
-
-def hutchinson_trace(op: Operator, samples: int = 10, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hutchinson's trace estimate E[z^T H z] with Rademacher z: (mean, standard error), each ``(B,)``."""
-    if not isinstance(samples, int) or samples < 1:
-        raise LbhError(f"trace_samples: expected a positive integer, got {samples!r}")
-    vals = []
-    for s in range(samples):
-        z = random_vectors(op, seed + 15485863 * (s + 1), kind="rademacher")
-        vals.append(_dot(z, op.matvec(z)).double().cpu())
-    v = torch.stack(vals)
-    se = v.std(dim=0, unbiased=True) / math.sqrt(samples) if samples > 1 else torch.zeros_like(v[0])
-    return v.mean(dim=0), se
-
-
-def slq_density(
-    op: Operator,
-    *,
-    vectors: int = 4,
-    steps: int = 50,
-    points: int = 200,
-    sigma: float | None = None,
-    seed: int = 0,
-) -> dict:
-    """Spectral density by stochastic Lanczos quadrature (row 0 of the operator batch).
-
-    For each Rademacher start, ``steps`` Lanczos steps give nodes theta_j (Ritz values) and weights
-    s_{1j}^2; the density is their average Gaussian mixture on a grid. ``sigma`` defaults to 1% of the
-    node range. The density integrates to one; it is divided among ``size`` eigenvalues.
-    """
-    nodes, weights = [], []
-    for s in range(vectors):
-        z = random_vectors(op, seed + 32452843 * (s + 1), kind="rademacher")
-        r = lanczos(op, 1, tol=0.0, max_iter=steps, v0=z, vectors=False, restart=False)
-        m = int(r.lengths[0])
-        T = torch.diag(r.alpha[0, :m]) + torch.diag(r.beta[0, : m - 1], 1) + torch.diag(r.beta[0, : m - 1], -1)
-        theta, S = torch.linalg.eigh(T)
-        nodes.append(theta)
-        weights.append(S[0] ** 2)
-    lo = min(float(n.min()) for n in nodes)
-    hi = max(float(n.max()) for n in nodes)
-    span = max(hi - lo, 1e-12)
-    sig = sigma if sigma is not None else 0.01 * span
-    grid = torch.linspace(lo - 0.05 * span - 3 * sig, hi + 0.05 * span + 3 * sig, points, dtype=torch.float64)
-    dens = torch.zeros_like(grid)
-    for theta, wts in zip(nodes, weights, strict=True):
-        g = torch.exp(-0.5 * ((grid[:, None] - theta[None, :]) / sig) ** 2) / (sig * math.sqrt(2 * math.pi))
-        dens += (g * wts[None, :]).sum(-1)
-    dens /= len(nodes)
-    return {
-        "grid": grid.tolist(),
-        "density": dens.tolist(),
-        "sigma": sig,
-        "nodes": [n.tolist() for n in nodes],
-        "weights": [w.tolist() for w in weights],
-    }

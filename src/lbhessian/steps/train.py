@@ -4,99 +4,38 @@ import csv
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
-from .checkpoint import save_checkpoint
-from .data import augment
-from .io import load_torch, save_torch, write_json, write_text
-from .models import build_model
-from .runtime import seed_everything
+from lbhessian.core.checkpoint import save_checkpoint
+from lbhessian.core.config import load, run_config
+from lbhessian.core.data import load_prepared
+from lbhessian.core.io import load_torch, save_torch, write_json, write_text
+from lbhessian.core.models import build_model
+from lbhessian.core.runtime import seed_everything, setup_runtime
+from lbhessian.curvature import track as track_curvature
+from lbhessian.training import evaluate, resolve_batch_size, run_epoch, scaled_lr
 
-RESUME = "resume.pt"
+
+@dataclass(frozen=True)
+class TrainFiles:
+    """What one training run writes. The workflow passes every path (common.smk defines the layout);
+    ``in_dir`` names them for library use and tests."""
+
+    checkpoint: Path
+    history: Path
+    metrics: Path
+    resume: Path
+
+    @classmethod
+    def in_dir(cls, directory) -> "TrainFiles":
+        d = Path(directory)
+        return cls(d / "checkpoint.pt", d / "history.csv", d / "metrics.json", d / "resume.pt")
+
+
 HISTORY_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "lambda1", "grad_norm"]
-
-
-def resolve_batch_size(batch_size, n_train):
-    return n_train if batch_size == "full" else min(int(batch_size), n_train)
-
-
-def scaled_lr(run, batch_size):
-    """Base lr scaled from base_batch_size to batch_size by the configured rule (none, linear, sqrt)."""
-    ratio = batch_size / run["base_batch_size"]
-    factor = {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[run["lr_scaling"]]
-    return run["optimizer"]["lr"] * factor
-
-
-def lr_at(run, peak_lr, epoch_progress):
-    """Linear warm-up over warmup_epochs, then step decay by lr_gamma at each milestone epoch."""
-    warm = run["warmup_epochs"]
-    if warm and epoch_progress < warm:
-        return peak_lr * (epoch_progress + 1e-12) / warm
-    drops = sum(1 for m in run["lr_milestones"] if epoch_progress >= m)
-    return peak_lr * run["lr_gamma"] ** drops
-
-
-@torch.no_grad()
-def evaluate(model, split, batch=1000):
-    """Mean loss and accuracy over a split, in eval mode; the model's mode is restored."""
-    was_training = model.training
-    model.eval()
-    loss, correct = 0.0, 0
-    for i in range(0, len(split), batch):
-        x = split.x[i : i + batch].float().div_(255.0)
-        y = split.y[i : i + batch]
-        logits = model(x)
-        loss += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    model.train(was_training)
-    n = max(len(split), 1)
-    return loss / n, correct / n
-
-
-def train_step(model, optimizer, x, y, micro_batch=None):
-    """One SGD step on batch (x, y); with micro_batch, gradients of micro-batches are accumulated so the
-    update equals that of the whole batch while BatchNorm sees micro-batches ("ghost batch")."""
-    optimizer.zero_grad(set_to_none=True)
-    n = x.shape[0]
-    total = x.new_zeros(())
-    chunk = micro_batch if micro_batch and micro_batch < n else n
-    for i in range(0, n, chunk):
-        xb, yb = x[i : i + chunk], y[i : i + chunk]
-        loss = F.cross_entropy(model(xb), yb, reduction="sum") / n
-        loss.backward()
-        total += loss.detach()
-    optimizer.step()
-    return total
-
-
-def run_epoch(model, optimizer, train, run, batch_size, peak_lr, epoch, generator, on_step=None):
-    """One pass over `train` (a Split on the model's device) in shuffled batches; returns the mean batch loss.
-
-    Only one host sync per epoch: checking the loss every step would stall a GPU.
-    """
-    n = len(train)
-    steps = math.ceil(n / batch_size)
-    robust = run.get("robust")
-    if robust:
-        from .attacks import perturb
-    perm = torch.randperm(n, generator=generator).to(train.y.device)
-    running = torch.zeros((), device=train.y.device)
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(run, peak_lr, epoch + step / steps)
-        idx = perm[step * batch_size : (step + 1) * batch_size]
-        x, y = train.x[idx].float().div_(255.0), train.y[idx]
-        if run.get("augment"):
-            x = augment(x, generator)
-        if robust:
-            x = perturb(model, x, y, robust, generator)
-        running += train_step(model, optimizer, x, y, run.get("micro_batch")) * len(idx)
-        if on_step:
-            on_step()
-    return running.item() / n
 
 
 class _Progress:
@@ -142,15 +81,15 @@ def read_history(path):
         return [{k: (float(v) if v != "" else None) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def train_run(run, train, test, info, out_dir, device, callback=None):
-    """Train one run and write checkpoint.pt, history.csv and metrics.json into out_dir; returns metrics.
+def train_run(run, train, test, info, files, device, callback=None):
+    """Train one run and write its checkpoint, history and metrics (``files``: TrainFiles, or a directory
+    for the default names); returns the metrics.
 
-    An interrupted run resumes from out_dir/resume.pt (saved after every epoch) and ends with the same
+    An interrupted run resumes from files.resume (saved after every epoch) and ends with the same
     weights as an uninterrupted one. A non-finite loss ends the run with status "diverged".
     `callback(epoch, model)` is called after each epoch (used by tests to interrupt a run).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    files = files if isinstance(files, TrainFiles) else TrainFiles.in_dir(files)
     train = train.subset(run.get("train_size")).to(device)
     test = test.subset(run.get("test_size")).to(device)
     n = len(train)
@@ -169,7 +108,7 @@ def train_run(run, train, test, info, out_dir, device, callback=None):
     gen = torch.Generator().manual_seed(run["seed"])
     history, start_epoch, elapsed = [], 0, 0.0
 
-    resume_path = out_dir / RESUME
+    resume_path = files.resume
     if resume_path.exists():
         state = load_torch(resume_path, what="resume state")
         if state.get("run") == run:
@@ -178,7 +117,7 @@ def train_run(run, train, test, info, out_dir, device, callback=None):
             gen.set_state(state["generator"])
             torch.set_rng_state(state["torch_rng"])
             history, start_epoch, elapsed = state["history"], state["epoch"], state["seconds"]
-            print(f"resuming {out_dir} from epoch {start_epoch}", file=sys.stderr, flush=True)
+            print(f"resuming {resume_path} from epoch {start_epoch}", file=sys.stderr, flush=True)
         else:
             print(f"{resume_path}: made by another config, starting over", file=sys.stderr, flush=True)
 
@@ -206,9 +145,8 @@ def train_run(run, train, test, info, out_dir, device, callback=None):
         else:  # no evaluation this epoch: the running mean of batch losses stands in
             row.update(train_loss=running, train_acc=float("nan"), test_loss=float("nan"), test_acc=float("nan"))
         if status == "ok" and track.get("every") and epoch % track["every"] == 0:
-            from .spectrum import track as track_curvature
-
-            row.update(track_curvature(model, train, track, device))
+            x, y = train.tensors(track.get("samples"), device)
+            row.update(track_curvature(model, x, y, int(track.get("iters", 20))))
         elapsed += time.perf_counter() - t0
         row["seconds"] = elapsed
         history.append(row)
@@ -250,8 +188,18 @@ def train_run(run, train, test, info, out_dir, device, callback=None):
         "device": str(device),
         "threads": torch.get_num_threads(),
     }
-    save_checkpoint(out_dir / "checkpoint.pt", model, run, info, epoch=len(history), status=status)
-    _write_history(out_dir / "history.csv", history)
-    write_json(out_dir / "metrics.json", metrics)
+    save_checkpoint(files.checkpoint, model, run, info, epoch=len(history), status=status)
+    _write_history(files.history, history)
+    write_json(files.metrics, metrics)
     resume_path.unlink(missing_ok=True)
     return metrics
+
+
+def main(config, data, dataset, model, mode, batch, seed, checkpoint, history, metrics, resume, threads=None):
+    cfg = load(config)
+    run = run_config(cfg, dataset, model, mode, batch, seed)
+    device = setup_runtime(cfg["runtime"], run["seed"], threads=threads)
+    train, test, info = load_prepared(data)
+    files = TrainFiles(Path(checkpoint), Path(history), Path(metrics), Path(resume))
+    result = train_run(run, train, test, info, files, device)
+    print(f"{checkpoint}: {result['status']} after {result['epochs']} epochs", file=sys.stderr)

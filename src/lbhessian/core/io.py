@@ -1,32 +1,35 @@
 """Atomic file writes: a crash mid-write never leaves a half-written output behind."""
 
+import contextlib
 import json
 import math
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 import torch
 
-from .errors import LbhError
-
-_UMASK = os.umask(0)  # os.umask can only be read by setting it: restore at once
-os.umask(_UMASK)
+from lbhessian.core.errors import LbhError
 
 
-def _atomic(path, write):
+def write_with(path, write):
+    """Write through a temporary file in the same directory, then rename: readers never see half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # os.open with mode 0o666 lets the umask decide the permissions, as for any other output.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs are meant to be shared
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        with contextlib.suppress(OSError):  # nothing to clean up when the directory itself failed
+            tmp.unlink()
+        if isinstance(e, OSError):
+            raise LbhError(f"{path}: cannot write ({e.strerror or e})") from None
         raise
 
 
@@ -47,11 +50,11 @@ def _jsonable(obj):
 
 def write_json(path, obj):
     data = json.dumps(_jsonable(obj), indent=2, sort_keys=False).encode() + b"\n"
-    _atomic(path, lambda f: f.write(data))
+    write_with(path, lambda f: f.write(data))
 
 
 def write_text(path, text):
-    _atomic(path, lambda f: f.write(text.encode()))
+    write_with(path, lambda f: f.write(text.encode()))
 
 
 def read_json(path):
@@ -65,7 +68,7 @@ def read_json(path):
 
 
 def save_torch(path, obj):
-    _atomic(path, lambda f: torch.save(obj, f))
+    write_with(path, lambda f: torch.save(obj, f))
 
 
 def load_torch(path, what="file"):

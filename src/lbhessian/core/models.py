@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import LbhError
+from lbhessian.core.errors import LbhError
 
 
 class Normalize(nn.Module):

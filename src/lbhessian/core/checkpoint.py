@@ -5,10 +5,10 @@ import platform
 import torch
 import torchvision
 
-from . import __version__
-from .errors import LbhError
-from .io import load_torch, save_torch
-from .models import build_model
+from lbhessian import __version__
+from lbhessian.core.errors import LbhError
+from lbhessian.core.io import load_torch, save_torch
+from lbhessian.core.models import build_model
 
 
 def versions():

@@ -1,11 +1,10 @@
 """The collect step: every run's outputs -> one tidy table (summary.csv), headline metrics, plot data.
 
 summary.csv is the single source of the tables, the claims and the scalar figures. Figures that need
-curves (landscapes, training history, input-Hessian spectra) follow its `run_dir` column back to the
+curves (landscapes, training history, input-Hessian spectra) follow its `*_file` columns back to the
 per-run files. Every per-run file except metrics.json is optional: a missing one leaves empty cells.
 """
 
-import json
 import math
 import re
 from pathlib import Path
@@ -13,45 +12,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import LbhError
+from lbhessian.core.errors import LbhError
+from lbhessian.core.io import read_json
+from lbhessian.core.results import acc_column, parse_acc_column
 
-RUN_GLOB = "*/*/*/bs*/seed*/metrics.json"
 KEY_COLUMNS = ["dataset", "model", "mode", "batch_size", "seed"]
+# The per-run files a summary row was made from: the steps that need curves follow these back.
+FILES = ["metrics", "history", "spectrum", "inputs", "attack"]
 # Columns every consumer (tables, claims, figures) may rely on; the rest depend on the grid.
-REQUIRED_COLUMNS = KEY_COLUMNS + ["status", "run_dir"]
-# acc_{attack}_eps{eps}_{split}, e.g. acc_fgsm_linf_eps0.1_test
-ACC_COLUMN = re.compile(r"^acc_(?P<attack>[a-z0-9]+(?:_[a-z0-9]+)*?)_eps(?P<eps>[0-9.eE+-]+)_(?P<split>[a-z]+)$")
+REQUIRED_COLUMNS = KEY_COLUMNS + ["status"] + [f"{f}_file" for f in FILES]
 
 
-def eps_key(eps) -> str:
-    """One spelling per eps value ("0.1", "1", "0.0392157") so that columns from different runs match."""
-    try:
-        return format(float(eps), "g")
-    except (TypeError, ValueError):
-        raise LbhError(f"attack eps {eps!r}: expected a number") from None
-
-
-def acc_column(attack: str, eps, split: str) -> str:
-    return f"acc_{attack}_eps{eps_key(eps)}_{split}"
-
-
-def parse_acc_column(name: str):
-    """(attack, eps, split) of an adversarial-accuracy column, or None for any other column."""
-    m = ACC_COLUMN.match(name)
-    if m is None:
+def _read(path, required: bool):
+    if path is None or (not required and not Path(path).exists()):
         return None
-    return m["attack"], float(m["eps"]), m["split"]
-
-
-def _read(path: Path, required: bool):
-    if not path.exists():
-        if required:
-            raise LbhError(f"{path}: file not found")
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise LbhError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    return read_json(path)
 
 
 def _num(x):
@@ -174,34 +149,23 @@ def _attack_fields(att: dict | None) -> dict:
     return row
 
 
-def collect_run(run_dir, root=None) -> dict:
-    """One summary row from one run directory (metrics.json required, the other files optional)."""
-    run_dir = Path(run_dir)
-    metrics = _read(run_dir / "metrics.json", required=True)
+def collect_run(files: dict) -> dict:
+    """One summary row from one run's files ({"metrics": path, "history": ..., "spectrum": ..., ...});
+    metrics is required, a missing other file leaves empty cells."""
+    path = Path(files["metrics"])
+    metrics = _read(path, required=True)
     if not isinstance(metrics, dict):
-        raise LbhError(f"{run_dir / 'metrics.json'}: expected a JSON object")
-    # The path is the fallback for the keys: results/runs/{dataset}/{model}/{mode}/bs{b}/seed{s}.
-    parts = run_dir.parts[-5:]
-    from_path = {}
-    if len(parts) == 5 and parts[3].startswith("bs") and parts[4].startswith("seed"):
-        from_path = {
-            "dataset": parts[0],
-            "model": parts[1],
-            "mode": parts[2],
-            "batch_size": parts[3][2:],
-            "seed": parts[4][4:],
-        }
+        raise LbhError(f"{path}: expected a JSON object")
     row = {}
     for key in KEY_COLUMNS:
-        value = metrics.get(key, from_path.get(key))
-        if value is None:
-            raise LbhError(f"{run_dir / 'metrics.json'}: missing '{key}' (and the path does not give it)")
-        row[key] = value
+        if metrics.get(key) is None:
+            raise LbhError(f"{path}: missing '{key}'")
+        row[key] = metrics[key]
     try:
         row["batch_size"] = int(row["batch_size"])
         row["seed"] = int(row["seed"])
     except (TypeError, ValueError):
-        raise LbhError(f"{run_dir / 'metrics.json'}: 'batch_size' and 'seed' must be integers") from None
+        raise LbhError(f"{path}: 'batch_size' and 'seed' must be integers") from None
     row["status"] = metrics.get("status", "ok")
     row["batch_label"] = str(metrics.get("batch_label", row["batch_size"]))  # "full" for gradient descent
     row.update(_robust_fields(metrics.get("robust")))
@@ -215,22 +179,15 @@ def collect_run(run_dir, root=None) -> dict:
     for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
         row[key] = _num(metrics.get(key))
     row["train_seconds"] = _num(metrics.get("seconds"))
-    spec_path = run_dir / "spectrum.json"
+    spec_path = files.get("spectrum")
     row.update(_spectrum_fields(_read(spec_path, required=False), spec_path))
-    row.update(_inputs_fields(_read(run_dir / "inputs.json", required=False)))
-    row.update(_attack_fields(_read(run_dir / "attack.json", required=False)))
+    row.update(_inputs_fields(_read(files.get("inputs"), required=False)))
+    row.update(_attack_fields(_read(files.get("attack"), required=False)))
     secs = [row.get(k, math.nan) for k in ("train_seconds", "spectrum_seconds", "inputs_seconds", "attack_seconds")]
     row["total_seconds"] = float(np.nansum(secs)) if np.isfinite(secs).any() else math.nan
-    row["has_history"] = (run_dir / "history.csv").exists()
-    row["run_dir"] = str(run_dir.relative_to(root)) if root is not None else str(run_dir)
+    for name in FILES:
+        row[f"{name}_file"] = str(files[name]) if files.get(name) else ""
     return row
-
-
-def find_runs(runs_dir) -> list[Path]:
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        raise LbhError(f"{runs_dir}: runs directory not found")
-    return sorted(p.parent for p in runs_dir.glob(RUN_GLOB))
 
 
 def _column_order(columns) -> list[str]:
@@ -241,29 +198,18 @@ def _column_order(columns) -> list[str]:
             return (2, 0, float(m[1]), c)
         if p := parse_acc_column(c):
             return (3, 0, p[1], c)
-        if c == "run_dir":
+        if c.endswith("_file"):
             return (9, 0, 0.0, c)
         return (1, 0, 0.0, c) if not c.endswith("seconds") else (4, 0, 0.0, c)
 
     return sorted(columns, key=rank)
 
 
-def collect(runs_dir=None, relative_to=None, run_dirs=None) -> pd.DataFrame:
-    """The summary table of the runs in run_dirs, or of every run under runs_dir.
-
-    The workflow passes run_dirs (the current grid), so runs left over from an older config stay out.
-    run_dir is stored relative to relative_to.
-    """
-    if run_dirs is not None:
-        runs = [Path(r) for r in run_dirs]
-        if not runs:
-            raise LbhError("collect: empty list of run directories")
-    else:
-        runs = find_runs(runs_dir)
-        if not runs:
-            raise LbhError(f"{runs_dir}: no runs found (expected {RUN_GLOB})")
-    rows = [collect_run(r, root=relative_to) for r in runs]
-    df = pd.DataFrame(rows)
+def collect(runs: list[dict]) -> pd.DataFrame:
+    """The summary table, one row per run; ``runs`` lists each run's files (see ``collect_run``)."""
+    if not runs:
+        raise LbhError("collect: empty list of runs")
+    df = pd.DataFrame([collect_run(files) for files in runs])
     df = df[_column_order(df.columns)]
     return df.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
 
@@ -310,64 +256,3 @@ def pick_eps(df: pd.DataFrame, attack: str, split: str, wanted=None):
     else:
         eps = min(cols, key=lambda e: (abs(e - float(wanted)), e))
     return eps, cols[eps]
-
-
-def headline_metrics(df: pd.DataFrame, headline_eps=None) -> dict:
-    """Mean over seeds per experiment / mode / batch size: the numbers `dvc metrics show` tracks."""
-    out = {"runs": int(len(df)), "diverged": int((df["status"].astype(str) != "ok").sum())}
-    ok = ok_runs(df)
-    split = "test" if any(c.endswith("_test") and c.startswith("acc_fgsm_linf") for c in df.columns) else "train"
-    eps, fgsm_col = pick_eps(df, "fgsm_linf", split, headline_eps)
-    if fgsm_col:
-        out["fgsm_eps"] = eps
-    for (dataset, model, mode), g in ok.groupby(["dataset", "model", "mode"], sort=True):
-        block = {}
-        for bs, gb in g.groupby("batch_size", sort=True):
-            m = {"seeds": int(gb["seed"].nunique())}
-            for col, name in [
-                ("train_acc", "train_acc"),
-                ("test_acc", "test_acc"),
-                ("lambda_1", "lambda_1"),
-                ("grad_norm", "grad_norm"),
-                ("input_grad_norm_test", "input_grad_norm"),
-                ("input_lambda1_test", "input_lambda1"),
-                (fgsm_col, "fgsm_acc"),
-            ]:
-                if col and col in gb and gb[col].notna().any():
-                    m[name] = float(gb[col].mean())
-            block[f"bs{bs}"] = m
-        out[f"{dataset}/{model}/{mode}"] = block
-    return out
-
-
-def write_plot_data(df: pd.DataFrame, plots_dir, base=".", headline_eps=None) -> dict:
-    """Tidy CSVs for `dvc plots`: one row per point. Returns {name: path}."""
-    plots_dir = Path(plots_dir)
-    plots_dir.mkdir(parents=True, exist_ok=True)
-    keys = ["dataset", "model", "mode", "batch_size", "seed"]
-    ok = ok_runs(df)
-    out = {}
-    cols = keys + [c for c in ("lambda_1", "grad_norm", "trace") if c in ok]
-    out["lambda1_vs_batch"] = ok[cols]
-    acc = ok[keys + [c for c in ("train_acc", "test_acc") if c in ok]].copy()
-    for split in ("train", "test"):
-        eps, col = pick_eps(ok, "fgsm_linf", split, headline_eps)
-        if col:
-            acc[f"fgsm_acc_{split}"] = ok[col]
-            acc["fgsm_eps"] = eps
-    out["accuracy_vs_batch"] = acc
-    curves = []
-    for _, r in ok.iterrows():
-        h = Path(base) / str(r["run_dir"]) / "history.csv"
-        if h.exists():
-            hist = pd.read_csv(h)
-            for k in keys:
-                hist.insert(keys.index(k), k, r[k])
-            curves.append(hist)
-    history_cols = keys + ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "lambda1", "grad_norm"]
-    out["training_curves"] = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=history_cols)
-    paths = {}
-    for name, table in out.items():
-        paths[name] = plots_dir / f"{name}.csv"
-        table.to_csv(paths[name], index=False)
-    return paths

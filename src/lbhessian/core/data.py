@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import LbhError
-from .io import load_torch, save_torch
+from lbhessian.core.errors import LbhError
+from lbhessian.core.io import load_torch, save_torch
 
 # Offline sources ship with pip packages; torchvision sources download with checksum verification.
 TORCHVISION = {
@@ -47,9 +47,12 @@ class Split:
     def to(self, device):
         return Split(self.x.to(device), self.y.to(device))
 
-
-def prepared_path(root, name):
-    return Path(root) / "prepared" / f"{name}.pt"
+    def tensors(self, n=None, device="cpu"):
+        """The first ``n`` images (all when None) as [0, 1] floats on ``device``, with their labels."""
+        if len(self) == 0:
+            raise LbhError("data: the split is empty")
+        s = self.subset(n)
+        return s.x_float().to(device), s.y.to(device)
 
 
 def _from_numpy(images, labels):
@@ -147,19 +150,19 @@ def _load_torchvision(name, root, download):
     return tuple(splits)
 
 
-def prepare(name, root, local_dirs=None):
-    """Fetch dataset `name` and write it once as uint8 tensors; returns the prepared file's path."""
+def prepare(name, out, local_dir=None, download_root="data"):
+    """Fetch dataset `name` (from ``local_dir`` when given, else downloaded into ``download_root``/raw) and
+    write it once as uint8 tensors to ``out``; returns ``out``."""
     if name not in DATASETS:
         raise LbhError(f"dataset {name!r} is unknown; known: {', '.join(DATASETS)}")
-    local = (local_dirs or {}).get(name)
     if name == "digits":
         train, test = _load_digits()
     elif name == "mnist5k":
         train, test = _load_mnist5k()
-    elif local:
-        train, test = _load_local(name, local)
+    elif local_dir:
+        train, test = _load_local(name, local_dir)
     else:
-        train, test = _load_torchvision(name, Path(root) / "raw", download=True)
+        train, test = _load_torchvision(name, Path(download_root) / "raw", download=True)
     classes = OFFLINE.get(name) or TORCHVISION[name][1]
     x = train.x.float().div(255.0)
     if name in UNNORMALISED:
@@ -177,7 +180,6 @@ def prepare(name, root, local_dirs=None):
         "test_size": len(test),
         "format": FORMAT_VERSION,
     }
-    out = prepared_path(root, name)
     save_torch(out, {"info": info, "train_x": train.x, "train_y": train.y, "test_x": test.x, "test_y": test.y})
     return out
 

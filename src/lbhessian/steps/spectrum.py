@@ -14,6 +14,7 @@ import time
 import torch
 from torch import nn
 
+from lbhessian.core.data import Split
 from lbhessian.curvature import (
     WeightHessian,
     hutchinson_trace,
@@ -22,52 +23,12 @@ from lbhessian.curvature import (
     power_iteration,
     slq_density,
 )
+from lbhessian.curvature.base import model_device
 from lbhessian.curvature.landscape import loss_1d, loss_2d
-from lbhessian.curvature.operators import model_device
-from lbhessian.data import Split
-from lbhessian.errors import LbhError
 
-DEFAULTS = {
-    "top_k": 5,
-    "method": "lanczos",
-    "check_power": True,
-    "power_k": None,  # eigenpairs in the power-iteration check (None: all top_k); deflation makes each costly
-    "tol": 1e-3,
-    "max_iter": 100,
-    "samples": None,
-    "splits": ["train"],
-    "dtype": "float32",
-    "chunk_size": None,
-    "trace_samples": 10,
-    "density": False,
-    "landscape": {"radius": 1.0, "points_1d": 41, "points_2d": 11},
-}
 SEED = 0  # start vectors of every solver; fixed so reruns give the same numbers
 DENSITY_VECTORS = 2  # SLQ start vectors; each costs min(max_iter, DENSITY_STEPS) products
 DENSITY_STEPS = 64
-
-
-def _settings(cfg: dict | None) -> dict:
-    cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - set(DEFAULTS))
-    if unknown:
-        raise LbhError(f"spectrum: unknown keys {unknown}; expected some of {sorted(DEFAULTS)}")
-    out = {**DEFAULTS, **cfg}
-    out["landscape"] = {**DEFAULTS["landscape"], **(cfg.get("landscape") or {})}
-    if out["method"] not in ("lanczos", "power"):
-        raise LbhError(f"spectrum.method: expected 'lanczos' or 'power', got {out['method']!r}")
-    bad = [s for s in out["splits"] if s not in ("train", "test")]
-    if bad or not out["splits"]:
-        raise LbhError(f"spectrum.splits: expected a non-empty list of 'train'/'test', got {out['splits']!r}")
-    return out
-
-
-def split_tensors(split: Split, n: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` images (all when None) as [0, 1] floats on ``device``, with labels."""
-    if len(split) == 0:
-        raise LbhError("data: the split is empty")
-    s = split.subset(n)
-    return s.x_float().to(device), s.y.to(device)
 
 
 def _eig_block(r, k: int) -> dict:
@@ -137,23 +98,22 @@ def measure_split(
 
 
 def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> dict:
-    """The spectrum step (cfg = config["spectrum"]); returns the spectrum.json dict.
+    """The spectrum step (cfg = the validated config["spectrum"]); returns the spectrum.json dict.
 
     Data are moved to the model's device (the CLI builds the model on ``device``).
     """
     t0 = time.perf_counter()
-    cfg = _settings(cfg)
     dev = model_device(model)  # data follow the model (the CLI loads it on `device`)
     n = cfg["samples"]
     land = cfg["landscape"]
     result: dict = {}
     for name in cfg["splits"]:
-        x, y = split_tensors(train if name == "train" else test, n, dev)
+        x, y = (train if name == "train" else test).tensors(n, dev)
         want = 2 if name == "train" else 0
         out, vecs = measure_split(model, x, y, cfg, vectors=want)
         if name == "train":
             t_land = time.perf_counter()
-            xt, yt = split_tensors(test, n, dev)
+            xt, yt = test.tensors(n, dev)
             theta = torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
             out["theta_norm"] = float(theta.norm())
             out["landscape_1d"] = {
@@ -168,19 +128,7 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
     return result
 
 
-def track(model: nn.Module, train: Split, cfg: dict, device) -> dict:
-    """lambda_1 and the full-gradient norm during training (cfg = config["train"]["track"]).
+def main(config, data, checkpoint, metrics, out, threads=None):
+    from lbhessian.steps.common import measure_run
 
-    Uses ``cfg["samples"]`` training images and at most ``cfg["iters"]`` Lanczos steps (stops earlier at
-    relative residual 1e-3). Leaves the model's mode, buffers, gradients and the global RNG untouched.
-    """
-    iters = int(cfg.get("iters", 20))
-    if iters < 1:
-        raise LbhError(f"train.track.iters: expected a positive integer, got {iters!r}")
-    dev = model_device(model)
-    x, y = split_tensors(train, cfg.get("samples"), dev)
-    op = WeightHessian(model, x, y)
-    _, grad = op.loss_and_gradient()
-    r = lanczos(op, 1, tol=1e-3, max_iter=iters, seed=SEED, vectors=False)
-    op.release()
-    return {"lambda1": float(r.eigenvalues[0, 0]), "grad_norm": float(grad.norm())}
+    measure_run(config, data, checkpoint, metrics, out, threads, "spectrum", measure)

@@ -14,39 +14,14 @@ import time
 import torch
 from torch import nn
 
-from lbhessian.curvature import InputHessian, exact_input_hessian, frozen, lanczos
-from lbhessian.curvature.operators import MEMORY_FRACTION, as_dtype, free_memory_bytes, model_device, saved_bytes
-from lbhessian.data import Split
-from lbhessian.errors import LbhError
-from lbhessian.spectrum import SEED, split_tensors
+from lbhessian.core.data import Split
+from lbhessian.core.modes import frozen
+from lbhessian.curvature import InputHessian, exact_input_hessian, input_chunk, lanczos
+from lbhessian.curvature.base import as_dtype, model_device
 
-DEFAULTS = {"samples": 500, "iters": 20, "exact_images": 4}
+SEED = 0  # start vectors of the batched Lanczos solves
 TOL = 1e-3  # relative residual at which lambda_1(H_x) is accepted (at most ``iters`` products)
 TOP = 10  # eigenvalues listed per exact image
-MAX_CHUNK = 1024
-
-
-def _settings(cfg: dict | None) -> dict:
-    cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - set(DEFAULTS))
-    if unknown:
-        raise LbhError(f"inputs: unknown keys {unknown}; expected some of {sorted(DEFAULTS)}")
-    out = {**DEFAULTS, **cfg}
-    if not isinstance(out["iters"], int) or out["iters"] < 1:
-        raise LbhError(f"inputs.iters: expected a positive integer, got {out['iters']!r}")
-    if not isinstance(out["exact_images"], int) or out["exact_images"] < 0:
-        raise LbhError(f"inputs.exact_images: expected a non-negative integer, got {out['exact_images']!r}")
-    return out
-
-
-def image_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int) -> int:
-    """Images per batched solve: graph bytes (probed) plus Lanczos basis, within a share of free memory."""
-    dev = model_device(model)
-    probe = min(4, len(x))
-    graph = saved_bytes(lambda: InputHessian(model, x[:probe], y[:probe])) / probe
-    basis = (iters + 2) * x[0].numel() * x.element_size()
-    budget = free_memory_bytes(dev) * MEMORY_FRACTION.get(dev.type, 0.2)
-    return int(max(1, min(MAX_CHUNK, budget // (graph + basis))))
 
 
 def _stats(v: torch.Tensor) -> tuple[float, float]:
@@ -55,7 +30,7 @@ def _stats(v: torch.Tensor) -> tuple[float, float]:
 
 def measure_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int) -> dict:
     """Mean/std of ||grad_x J|| and lambda_1(H_x) over the images ``x``."""
-    chunk = image_chunk(model, x, y, iters)
+    chunk = input_chunk(model, x, y, basis_vectors=iters + 2)
     norms, lam, res, used = [], [], [], 0
     for i in range(0, len(x), chunk):
         op = InputHessian(model, x[i : i + chunk], y[i : i + chunk])
@@ -110,13 +85,12 @@ def exact_spectrum(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classes: 
 def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> dict:
     """The inputs step (cfg = config["inputs"]); data follow the model's device."""
     t0 = time.perf_counter()
-    cfg = _settings(cfg)
     dev = model_device(model)
     result: dict = {}
     for name, split in (("train", train), ("test", test)):
-        x, y = split_tensors(split, cfg["samples"], dev)
+        x, y = split.tensors(cfg["samples"], dev)
         result[name] = measure_split(model, x, y, cfg["iters"])
-    xt, yt = split_tensors(test, cfg["exact_images"] or 1, dev)
+    xt, yt = test.tensors(cfg["exact_images"] or 1, dev)
     with torch.no_grad(), frozen(model):
         classes = int(model(xt[:1]).shape[-1]) if cfg["exact_images"] else 0
     result["exact"] = [
@@ -125,3 +99,9 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
     ]
     result["seconds"] = time.perf_counter() - t0
     return result
+
+
+def main(config, data, checkpoint, metrics, out, threads=None):
+    from lbhessian.steps.common import measure_run
+
+    measure_run(config, data, checkpoint, metrics, out, threads, "inputs", measure)

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import torch
 
-from .errors import LbhError
+from lbhessian.core.errors import LbhError
 
 
 def get_device(runtime_cfg=None):
@@ -18,10 +18,13 @@ def get_device(runtime_cfg=None):
     return torch.device(want)
 
 
-def setup_runtime(runtime_cfg=None, seed=0):
-    """Fix threads and seeds; same thread count + same seed gives identical weights on the CPU."""
+def setup_runtime(runtime_cfg=None, seed=0, threads=None):
+    """Fix threads and seeds; same thread count + same seed gives identical weights on the CPU.
+
+    Threads: the step's allocation (``threads``, e.g. Snakemake's {threads}), else runtime.threads, else
+    SLURM's CPUs per task, else every core."""
     cfg = runtime_cfg or {}
-    threads = cfg.get("threads") or int(os.environ.get("SLURM_CPUS_PER_TASK", "0")) or os.cpu_count()
+    threads = threads or cfg.get("threads") or int(os.environ.get("SLURM_CPUS_PER_TASK", "0")) or os.cpu_count()
     torch.set_num_threads(int(threads))
     seed_everything(seed)
     if cfg.get("deterministic", True):

@@ -7,12 +7,13 @@ the adversarial accuracy at each eps (train, test).
 
 import math
 import re
-from pathlib import Path
 
 import pandas as pd
 
-from .collect import ok_runs, parse_acc_column
-from .errors import LbhError
+from lbhessian.core.errors import LbhError
+from lbhessian.core.io import write_text
+from lbhessian.core.results import parse_acc_column
+from lbhessian.report.summary import ok_runs
 
 ATTACK_LABEL = {"fgsm_linf": "FGSM", "fgsm_l2": "FGSM-l2", "pgd_linf": "PGD"}
 
@@ -107,37 +108,29 @@ def experiments(df: pd.DataFrame) -> list[str]:
     return [f"{d}_{m}" for d, m in sorted(set(zip(df["dataset"], df["model"], strict=False)))]
 
 
-def write_tables(df: pd.DataFrame, out_dir, names=None) -> list[Path]:
-    """{dataset}_{model}.csv / .md per experiment plus all.md and all.html. names: experiments that must
-    get a table even without ok runs (the workflow's declared outputs)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_tables(df: pd.DataFrame, experiments, csv, md, all_md, all_html) -> None:
+    """Per experiment ("{dataset}_{model}", in the order of the ``csv`` and ``md`` files) a numeric CSV and a
+    Markdown table, plus all of them in one Markdown and one HTML page. An experiment without finished runs
+    still gets its files (the workflow declares them), saying so."""
+    if not experiments:
+        raise LbhError("summary table: no (dataset, model) to tabulate")
+    if not (len(experiments) == len(csv) == len(md)):
+        raise LbhError(f"tables: {len(experiments)} experiments but {len(csv)} CSV and {len(md)} Markdown files")
     ok = ok_runs(df)
-    names = sorted(set(names or []) | set(experiments(df)))
-    written, md_all, sections = [], [], []
-    for name in names:
+    md_all, sections = [], []
+    for name, csv_path, md_path in zip(experiments, csv, md, strict=True):
         g = ok[(ok["dataset"] + "_" + ok["model"]) == name]
         n_div = int(((df["dataset"] + "_" + df["model"]) == name).sum() - len(g))
-        note = (
-            f"mean ± sd over seeds; accuracies in %; {n_div} diverged run(s) left out"
-            if n_div
-            else "mean ± sd over seeds; accuracies in %"
-        )
+        note = "mean ± sd over seeds; accuracies in %" + (f"; {n_div} diverged run(s) left out" if n_div else "")
         if g.empty:
-            num, disp = (
-                pd.DataFrame(columns=["mode", "batch_size", "seeds", "runs"]),
-                pd.DataFrame({"note": ["no finished runs"]}),
-            )
+            num = pd.DataFrame(columns=["mode", "batch_size", "seeds", "runs"])
+            disp = pd.DataFrame({"note": ["no finished runs"]})
         else:
             num, disp = experiment_table(g), display_table(g)
-        num.to_csv(out_dir / f"{name}.csv", index=False)
-        md = f"### {name}\n\n{note}\n\n" + to_markdown(disp)
-        (out_dir / f"{name}.md").write_text(md)
-        md_all.append(md)
+        write_text(csv_path, num.to_csv(index=False))
+        text = f"### {name}\n\n{note}\n\n" + to_markdown(disp)
+        write_text(md_path, text)
+        md_all.append(text)
         sections.append((name, disp, note))
-        written += [out_dir / f"{name}.csv", out_dir / f"{name}.md"]
-    if not names:
-        raise LbhError("summary table: no (dataset, model) to tabulate")
-    (out_dir / "all.md").write_text("\n".join(md_all))
-    (out_dir / "all.html").write_text(html_page("Results per dataset and model", sections))
-    return written + [out_dir / "all.md", out_dir / "all.html"]
+    write_text(all_md, "\n".join(md_all))
+    write_text(all_html, html_page("Results per dataset and model", sections))

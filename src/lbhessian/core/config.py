@@ -1,37 +1,50 @@
 """One config schema for every experiment file: load, validate (one clear line per error), expand the grid."""
 
 import copy
+import functools
 import json
 from pathlib import Path
 
 import yaml
 
-from .errors import LbhError
-from .models import RESNET
+from lbhessian.core.errors import LbhError
+from lbhessian.core.models import RESNET
+from lbhessian.core.results import eps_key
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.json"
-
-# Training settings an experiment entry may override (everything in the schema's train_common).
-TRAIN_DEFAULTS = {
-    "optimizer": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0},
-    "base_batch_size": 128,
-    "lr_scaling": "none",
-    "warmup_epochs": 0,
-    "lr_milestones": [],
-    "lr_gamma": 0.1,
-    "stop": {"rule": "epochs", "epochs": 10, "target_loss": 0.01},
-    "micro_batch": None,
-    "augment": False,
-    "eval_every": 1,
-    "train_size": None,
-    "test_size": None,
-}
-TRACK_DEFAULTS = {"every": 0, "samples": 1000, "iters": 20}
-ROBUST_DEFAULTS = {"norm": "linf"}  # PGD steps/step size default in attacks.perturb
+SCHEMA = Path(__file__).with_name("config.schema.json")  # ships inside the package
 
 
-def _schema():
+@functools.cache
+def schema() -> dict:
     return json.loads(SCHEMA.read_text())
+
+
+def _train_keys() -> set[str]:
+    """Training settings an experiment entry may override (the schema's train_common)."""
+    return set(schema()["$defs"]["train_common"]["properties"])
+
+
+def _validator():
+    """A Draft 2020-12 validator that also fills in every default of the schema (the one home of defaults)."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, sch):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, props, instance, sch)
+
+    return jsonschema.validators.extend(base, {"properties": properties})(schema())
+
+
+def defaults(section: str) -> dict:
+    """The schema's defaults of one config section, e.g. ``defaults("spectrum")`` (for library use and tests)."""
+    experiment = {"dataset": "digits", "model": "M1"}
+    return validate({"data": {"root": "data"}, "train": {"experiments": [experiment], "batch_sizes": [1]}})[section]
 
 
 def _path_of(error):
@@ -53,13 +66,10 @@ def _message(error):
 
 
 def validate(cfg, source="config"):
-    """Raise LbhError naming the first bad key; return cfg."""
-    import jsonschema
-
+    """Fill in the schema's defaults (in place) and raise LbhError naming the first bad key; return cfg."""
     if not isinstance(cfg, dict):
         raise LbhError(f"{source}: expected a mapping of sections (results, runtime, data, train, ...)")
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
+    errors = sorted(_validator().iter_errors(cfg), key=lambda e: (len(list(e.absolute_path)), str(e.absolute_path)))
     if errors:
         # anyOf/oneOf wrap the useful error: report the deepest one.
         err = errors[0]
@@ -70,9 +80,23 @@ def validate(cfg, source="config"):
         m = RESNET.match(exp["model"])
         if m and (int(m.group(1)) < 8 or (int(m.group(1)) - 2) % 6):
             raise LbhError(f"{source}: train.experiments[{i}].model: {exp['model']}: ResNet depth must be 6n+2 >= 8")
-    names = [r["name"] for r in cfg["train"].get("robust", [])]
+    names = [r["name"] for r in cfg["train"]["robust"]]
     if len(set(names)) != len(names):
         raise LbhError(f"{source}: train.robust: mode names must be unique, got {names}")
+    attack = cfg["attack"]
+    for key, grid in (
+        ("fgsm_linf", attack["fgsm_linf"]),
+        ("fgsm_l2", attack["fgsm_l2"]),
+        ("pgd.eps", attack["pgd"]["eps"]),
+    ):
+        if len({eps_key(e) for e in grid}) != len(grid):
+            raise LbhError(f"{source}: attack.{key}: eps values must be distinct, got {grid}")
+    headline = attack["headline_eps"]
+    # Tables and claims read FGSM l-inf accuracy at headline_eps: fail here, not at the report step.
+    if headline is not None and eps_key(headline) not in {eps_key(e) for e in attack["fgsm_linf"]}:
+        raise LbhError(
+            f"{source}: attack.headline_eps: {headline!r} must be one of attack.fgsm_linf {attack['fgsm_linf']}"
+        )
     return cfg
 
 
@@ -100,7 +124,7 @@ def _merge(base, override):
 def modes_for(cfg, exp, batch_size):
     """Training modes run at this batch size: clean always, each robust mode where it lists the batch size."""
     modes = ["clean"]
-    for r in cfg["train"].get("robust", []):
+    for r in cfg["train"]["robust"]:
         if batch_size in r.get("batch_sizes", exp.get("batch_sizes", cfg["train"]["batch_sizes"])):
             modes.append(r["name"])
     return modes
@@ -120,21 +144,21 @@ def runs(cfg):
 
 
 def run_config(cfg, dataset, model, mode, batch_size, seed):
-    """All settings of one training run, resolved: train defaults < train section < experiment entry."""
+    """All settings of one training run, resolved: train section (with defaults) < experiment entry."""
     matches = [e for e in cfg["train"]["experiments"] if e["dataset"] == dataset and e["model"] == model]
     if not matches:
         raise LbhError(f"no experiment for dataset {dataset} and model {model} in train.experiments")
-    train = {k: v for k, v in cfg["train"].items() if k in TRAIN_DEFAULTS}
-    run = _merge(_merge(TRAIN_DEFAULTS, train), {k: v for k, v in matches[0].items() if k in TRAIN_DEFAULTS})
+    keys = _train_keys()
+    train = {k: v for k, v in cfg["train"].items() if k in keys}
+    run = _merge(train, {k: v for k, v in matches[0].items() if k in keys})
     robust = None
     if mode != "clean":
-        found = [r for r in cfg["train"].get("robust", []) if r["name"] == mode]
+        found = [r for r in cfg["train"]["robust"] if r["name"] == mode]
         if not found:
             raise LbhError(f"training mode {mode!r} is neither 'clean' nor a train.robust name")
-        robust = _merge(ROBUST_DEFAULTS, found[0])
-        robust.pop("batch_sizes", None)
+        robust = {k: v for k, v in found[0].items() if k != "batch_sizes"}
     batch_size = batch_size if batch_size == "full" else int(batch_size)
     run.update(dataset=dataset, model=model, mode=mode, batch_size=batch_size, seed=int(seed), robust=robust)
-    run["track"] = _merge(TRACK_DEFAULTS, cfg["train"].get("track", {}))
-    run["runtime"] = cfg.get("runtime", {})
+    run["track"] = copy.deepcopy(cfg["train"]["track"])
+    run["runtime"] = copy.deepcopy(cfg["runtime"])
     return run

@@ -5,23 +5,21 @@ written for any subset of the grid: where the data for a panel is missing (one b
 off, no robust runs) the panel says "not enough data" instead of failing.
 """
 
-import json
+import contextlib
 import warnings
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.colors import LogNorm
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-matplotlib.use("Agg")  # files only: no display on cluster nodes
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
-
-from .claims import load_report_config  # noqa: E402
-from .collect import ok_runs, parse_acc_column, pick_eps  # noqa: E402
-from .errors import LbhError  # noqa: E402
+from lbhessian.core.errors import LbhError
+from lbhessian.core.io import read_json, write_with
+from lbhessian.core.results import parse_acc_column
+from lbhessian.report.summary import ok_runs, pick_eps
 
 FIGURES = [
     "lambda1_vs_batch",
@@ -38,9 +36,14 @@ ATTACK_LABEL = {"fgsm_linf": "FGSM (ℓ∞)", "fgsm_l2": "FGSM (ℓ2)", "pgd_lin
 WIDTH = 7.0  # inches: a two-column paper's text width
 
 
+@contextlib.contextmanager
 def _theme():
-    sns.set_theme(context="paper", style="whitegrid", font_scale=1.05)
-    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 200, "legend.fontsize": 7.5, "legend.title_fontsize": 8})
+    """The figures' look, for the figures only: the caller's matplotlib settings stay as they were."""
+    rc = {"figure.dpi": 100, "savefig.dpi": 200, "legend.fontsize": 7.5, "legend.title_fontsize": 8}
+    with plt.rc_context(), sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.05):
+        plt.rcParams.update(rc)
+        sns.set_palette("deep")
+        yield
 
 
 def no_data(ax, reason: str):
@@ -151,16 +154,12 @@ def _trend_note(ax, d: pd.DataFrame):
 
 
 def _read_json(path: Path):
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise LbhError(f"{path}: not valid JSON") from None
+    return read_json(path) if path.is_file() else None
 
 
 def _run_file(base: Path, row, name: str) -> Path:
-    return base / str(row["run_dir"]) / name
+    """The run's ``name`` file (history, spectrum, inputs) that summary.csv names."""
+    return base / str(row[f"{name}_file"])
 
 
 # --- figures from summary.csv alone -------------------------------------------------------------------
@@ -364,7 +363,7 @@ def fig_adversarial_vs_eps(g, ctx):
 def fig_landscape_1d(g, ctx):
     rows = []
     for _, r in g.iterrows():
-        spec = _read_json(_run_file(ctx["base"], r, "spectrum.json"))
+        spec = _read_json(_run_file(ctx["base"], r, "spectrum"))
         land = ((spec or {}).get("train") or {}).get("landscape_1d") or {}
         alpha = land.get("alpha") or []
         for split in ("train", "test"):
@@ -435,7 +434,7 @@ def fig_landscape_2d(g, ctx):
     for b in chosen:
         grids, alpha, beta = [], None, None
         for _, r in gm[gm["batch_size"] == b].iterrows():
-            spec = _read_json(_run_file(ctx["base"], r, "spectrum.json"))
+            spec = _read_json(_run_file(ctx["base"], r, "spectrum"))
             land = ((spec or {}).get("train") or {}).get("landscape_2d") or {}
             if land.get("loss"):
                 grids.append(land["loss"])
@@ -476,8 +475,8 @@ def fig_training_dynamics(g, ctx):
     chosen = {bs[0], bs[-1]}
     rows = []
     for _, r in g[g["batch_size"].isin(chosen)].iterrows():
-        path = _run_file(ctx["base"], r, "history.csv")
-        if path.exists():
+        path = _run_file(ctx["base"], r, "history")
+        if path.is_file():
             h = pd.read_csv(path)
             rows.append(h.assign(mode=r["mode"], batch_size=r["batch_size"], seed=r["seed"]))
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 2.8))
@@ -521,7 +520,7 @@ def fig_training_dynamics(g, ctx):
 def fig_input_hessian_spectrum(g, ctx):
     eig_rows, min_rows = [], []
     for _, r in g.iterrows():
-        inp = _read_json(_run_file(ctx["base"], r, "inputs.json"))
+        inp = _read_json(_run_file(ctx["base"], r, "inputs"))
         for img in (inp or {}).get("exact") or []:
             top = [v for v in (img.get("eigenvalues_top") or []) if v is not None]
             for v in top:
@@ -596,46 +595,35 @@ def _footer(fig, name, g, ctx):
     fig.text(0.0, -0.01, " · ".join(parts), ha="left", va="top", fontsize=5.5, color="0.4")
 
 
-def _save(fig, stem: Path):
-    stem.parent.mkdir(parents=True, exist_ok=True)
+def _save(fig, png, pdf):
     # No timestamps in the files: the same summary gives byte-identical figures.
-    fig.savefig(stem.with_suffix(".png"), bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(stem.with_suffix(".pdf"), bbox_inches="tight", metadata={"CreationDate": None, "Creator": None})
+    write_with(png, lambda f: fig.savefig(f, format="png", bbox_inches="tight", metadata={"Software": None}))
+    meta = {"CreationDate": None, "Creator": None}
+    write_with(pdf, lambda f: fig.savefig(f, format="pdf", bbox_inches="tight", metadata=meta))
     plt.close(fig)
 
 
-def make_figures(df: pd.DataFrame, out_dir, config=None, base=".", names=None, kinds=None) -> list[Path]:
-    """Write every figure kind for every experiment. names: experiments ("{dataset}_{model}") that must get
-    figures even if df has no finished runs for them (the workflow's declared outputs)."""
-    _theme()
-    settings = load_report_config(config)
-    ctx = {
-        "base": Path(base),
-        "headline_eps": settings["headline_eps"],
-        "claims": settings["claims"],
-        "config": settings["config"],
-        "path": settings["path"],
-    }
-    ok = ok_runs(df)
-    kinds = kinds or FIGURES
+def make_figures(df: pd.DataFrame, experiment: str, kinds, png, pdf, settings: dict, base=".") -> None:
+    """Draw each figure kind of one experiment ("{dataset}_{model}") to the given PNG and PDF files.
+
+    settings: {"headline_eps", "claims" (thresholds), "config" (the validated config), "path"}."""
+    if not (len(kinds) == len(png) == len(pdf)):
+        raise LbhError(f"figures: {len(kinds)} kinds but {len(png)} PNG and {len(pdf)} PDF files")
     unknown = [k for k in kinds if k not in DRAW]
     if unknown:
         raise LbhError(f"figure kind(s) {', '.join(unknown)}: unknown (known: {', '.join(FIGURES)})")
-    present = sorted(set(df["dataset"].astype(str) + "_" + df["model"].astype(str)))
-    names = sorted(set(names or []) | set(present))
-    written = []
-    for name in names:
-        g = ok[(ok["dataset"].astype(str) + "_" + ok["model"].astype(str)) == name]
-        for kind in kinds:
+    ctx = {"base": Path(base), **settings}
+    ok = ok_runs(df)
+    g = ok[(ok["dataset"].astype(str) + "_" + ok["model"].astype(str)) == experiment]
+    with _theme():
+        for kind, png_path, pdf_path in zip(kinds, png, pdf, strict=True):
             if g.empty:
                 fig, ax = plt.subplots(figsize=(WIDTH / 2, 2.5))
-                no_data(ax, f"no finished runs for {name}")
+                no_data(ax, f"no finished runs for {experiment}")
             else:
                 fig = DRAW[kind](g, ctx)
             if fig.get_layout_engine() is None:
                 fig.tight_layout()
             _figure_legend(fig)
-            _footer(fig, name, g, ctx)
-            _save(fig, Path(out_dir) / name / kind)
-            written += [Path(out_dir) / name / f"{kind}.png", Path(out_dir) / name / f"{kind}.pdf"]
-    return written
+            _footer(fig, experiment, g, ctx)
+            _save(fig, png_path, pdf_path)

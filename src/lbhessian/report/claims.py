@@ -6,27 +6,13 @@ switched off) says "not enough data" instead of guessing.
 """
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from .collect import ok_runs, pick_eps
-from .errors import LbhError
+from lbhessian.report.summary import ok_runs, pick_eps
 
 HOLDS, FAILS, NO_DATA = "holds", "fails", "not enough data"
-
-DEFAULT_THRESHOLDS = {
-    "min_ratio": 2.0,  # claim 1: lambda_1(largest batch) / lambda_1(smallest batch)
-    "min_spearman": 0.5,  # claims 1, 5, 7: |Spearman rho| of a trend over all seeds
-    "min_acc_gap": 0.0,  # claim 4: test accuracy (smallest batch) - (largest batch), as a fraction
-    "max_grad_norm": 0.1,  # claim 3: full-gradient norm at the end of training counts as small
-    "landscape_argmin_steps": 1,  # claim 3: |argmin alpha| of the 1-D loss, in grid steps
-    "input_psd_tol": 1.0e-3,  # claim 6: min eig of H_x >= -tol * max eig
-    "lanczos_power_tol": 1.0e-3,  # claim 8: max relative difference of power iteration and Lanczos
-    "split": "test",  # claim 5: the split of the FGSM accuracy and the input-side measures
-}
 
 TITLES = {
     "1": "Sharpness (lambda_1) grows with batch size",
@@ -38,39 +24,6 @@ TITLES = {
     "7": "Robust training flattens and is more robust",
     "8": "Power iteration agrees with Lanczos",
 }
-
-
-def load_report_config(path) -> dict:
-    """The settings the report steps use, with defaults for everything absent.
-
-    Returns {"title", "headline_eps", "claims": {...thresholds}, "config": the raw config, "path"}.
-    """
-    raw = {}
-    if path is not None:
-        path = Path(path)
-        if not path.exists():
-            raise LbhError(f"{path}: config file not found")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise LbhError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(raw, dict):
-            raise LbhError(f"{path}: expected a mapping at the top level")
-    report = raw.get("report") or {}
-    claims = dict(DEFAULT_THRESHOLDS)
-    for key, value in (report.get("claims") or {}).items():
-        if key not in DEFAULT_THRESHOLDS:
-            raise LbhError(f"{path}: report.claims.{key}: unknown key (known: {', '.join(DEFAULT_THRESHOLDS)})")
-        if key != "split" and not isinstance(value, (int, float)):
-            raise LbhError(f"{path}: report.claims.{key}: expected a number, got {value!r}")
-        claims[key] = value
-    return {
-        "title": report.get("title", "lbhessian report"),
-        "headline_eps": (raw.get("attack") or {}).get("headline_eps"),
-        "claims": claims,
-        "config": raw,
-        "path": str(path) if path is not None else None,
-    }
 
 
 def spearman(x, y) -> float:
@@ -355,10 +308,10 @@ def combine(verdicts) -> str:
     return NO_DATA
 
 
-def evaluate(df: pd.DataFrame, settings: dict | None = None) -> dict:
-    """All claims for every (dataset, model) in df. Returns {"checks": [...], "claims": {...}, ...}."""
-    settings = settings or load_report_config(None)
-    t, headline_eps = settings["claims"], settings["headline_eps"]
+def evaluate(df: pd.DataFrame, thresholds: dict, headline_eps=None) -> dict:
+    """All claims for every (dataset, model) in df, judged with ``thresholds`` (config report.claims).
+    Returns {"checks": [...], "claims": {...}, ...}."""
+    t = thresholds
     ok = ok_runs(df)
     checks = []
     groups = list(ok.groupby(["dataset", "model"], sort=True))

@@ -1,0 +1,2 @@
+"""One module per pipeline step, named as its Snakemake rule. Each has a ``main(...)`` that takes the paths
+the rule passes ({input}, {output}, {threads}) and writes exactly the files it is given."""
