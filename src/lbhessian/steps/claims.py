@@ -10,7 +10,7 @@ from lbhessian.report.summary import read_summary
 
 def main(config, summary, out, markdown, html):
     cfg = load(config)
-    result = evaluate(read_summary(summary), cfg["report"]["claims"], cfg["attack"]["headline_eps"])
+    result = evaluate(read_summary(summary), cfg["report"]["claims"])
     write_json(out, result)
     write_text(markdown, to_markdown(result))
     write_text(html, to_html(result))

@@ -1,0 +1,133 @@
+"""The claims step's judge: each claim of the paper (shared/notes/paper-spec.md) -> checks -> verdict.
+
+Every check reports an effect, its 95% interval over seeds (report/stats.py, scipy.stats), the test, the
+threshold (config report.claims, declared with a reason before results are seen) and one of three
+verdicts: holds (the interval lies beyond the threshold in the claimed direction), fails (it lies wholly
+on the other side), inconclusive (it straddles it, or data are missing: then "missing" says what would
+decide it). Everything is computed from summary.csv (and, for claim 3, the runs' history.csv).
+"""
+
+import math
+
+import pandas as pd
+
+from lbhessian.core.config import schema
+from lbhessian.report.claims.common import TITLES, Context, g, interval
+from lbhessian.report.claims.robust import claim4, claim5, claim6, claim7
+from lbhessian.report.claims.weights import claim1, claim2, claim3, claim8
+from lbhessian.report.stats import FAILS, HOLDS, INCONCLUSIVE, combine
+from lbhessian.report.summary import ok_runs
+
+__all__ = ["FAILS", "HOLDS", "INCONCLUSIVE", "TITLES", "evaluate", "experiment_checks", "to_html", "to_markdown"]
+# Claims about batch size (the calibration test shuffles batch labels and expects them not to hold).
+BATCH_CLAIMS = ("1", "2", "4", "5")
+
+
+def experiment_checks(ctx: Context, runs: pd.DataFrame, claims=tuple(TITLES)) -> list[dict]:
+    """The checks of the given claims for one experiment's finished runs."""
+    clean = runs[~runs["robust"]]
+    judges = {
+        "1": lambda: claim1(ctx, clean),
+        "2": lambda: claim2(ctx, clean),
+        "3": lambda: claim3(ctx, clean),
+        "4": lambda: claim4(ctx, clean),
+        "5": lambda: claim5(ctx, clean),
+        "6": lambda: claim6(ctx, runs),
+        "7": lambda: claim7(ctx, runs),
+        "8": lambda: claim8(ctx, runs),
+    }
+    return [row for claim in claims for row in judges[claim]()]
+
+
+def thresholds_with_reasons(t: dict) -> dict:
+    """{key: {"value", "reason"}}: the reason is the schema's description of the key."""
+    props = schema()["properties"]["report"]["properties"]["claims"]["properties"]
+    return {k: {"value": v, "reason": props.get(k, {}).get("description", "")} for k, v in t.items()}
+
+
+def _summary(rows: list[dict]) -> str:
+    """One plain line: the lead check's effect and interval, and how many checks hold."""
+    lead = rows[0]
+    held = sum(r["verdict"] == HOLDS for r in rows)
+    effect = f"{lead['statistic']} = {g(lead['effect'])}"
+    if lead["ci_low"] is not None:
+        effect += f", 95% interval [{g(lead['ci_low'])}, {g(lead['ci_high'])}]"
+    return f"{lead['experiment']}: {effect}; {held} of {len(rows)} checks hold"
+
+
+def evaluate(df: pd.DataFrame, thresholds: dict, claims=tuple(TITLES)) -> dict:
+    """The given claims for every (dataset, model) in df, judged with ``thresholds`` (config report.claims)."""
+    ok = ok_runs(df)
+    groups = list(ok.groupby(["dataset", "model"], sort=True))
+    if not groups:  # every run diverged: still one row per check, none can be judged
+        groups = [(("-", "-"), ok)]
+    checks = []
+    for (dataset, model), runs in groups:
+        checks += experiment_checks(Context(f"{dataset}_{model}", thresholds), runs, claims)
+    out = {}
+    for claim in claims:
+        rows = [r for r in checks if r["claim"] == claim]
+        experiments = sorted({r["experiment"] for r in rows})
+        per = {e: combine(r["verdict"] for r in rows if r["experiment"] == e) for e in experiments}
+        lines = [_summary([r for r in rows if r["experiment"] == e]) for e in experiments]
+        out[claim] = {"title": TITLES[claim], "verdict": combine(per.values()), "per_experiment": per,
+                      "summary": " | ".join(lines)}  # fmt: skip
+    return {
+        "claims": out,
+        "checks": checks,
+        "thresholds": thresholds_with_reasons(thresholds),
+        "runs": int(len(df)),
+        "runs_ok": int(len(ok)),
+    }
+
+
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return g(v) if isinstance(v, float | int) and not isinstance(v, bool) else str(v)
+
+
+COLUMNS = ["check", "experiment", "mode", "statistic", "effect", "interval", "p", "threshold", "verdict", "detail"]
+
+
+def _cells(r: dict) -> list[str]:
+    ci = interval(r["ci_low"], r["ci_high"])
+    detail = r["detail"] + (f" Missing: {r['missing']}" if r["missing"] else "")
+    return [r["check"], r["experiment"], r["mode"], r["statistic"], _cell(r["effect"]), ci,
+            _cell(r["p_value"]), r["threshold"], r["verdict"], detail]  # fmt: skip
+
+
+def to_markdown(result: dict) -> str:
+    lines = ["| claim | verdict | title | summary |", "| --- | --- | --- | --- |"]
+    for claim, c in result["claims"].items():
+        lines.append(f"| {claim} | **{c['verdict']}** | {c['title']} | {c['summary']} |")
+    lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    for r in result["checks"]:
+        cells = _cells(r)
+        cells[8] = f"**{cells[8]}**"
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "Thresholds (report.claims):", ""]
+    lines += [f"- `{k}` = {v['value']}: {v['reason']}" for k, v in result["thresholds"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(result: dict, title="Claim verdicts") -> str:
+    """A plain self-contained page (the report step renders the full claims page)."""
+    colours = {HOLDS: "#d8f0d8", FAILS: "#f6d5d5", INCONCLUSIVE: "#eeeeee"}
+    summary = pd.DataFrame([{"claim": k, **v} for k, v in result["claims"].items()]).drop(columns="per_experiment")
+    checks = pd.DataFrame([_cells(r) for r in result["checks"]], columns=COLUMNS)
+
+    def styled(frame):
+        html = frame.to_html(index=False, escape=True, border=0)
+        for verdict, colour in colours.items():
+            html = html.replace(f"<td>{verdict}</td>", f'<td style="background:{colour}">{verdict}</td>')
+        return html
+
+    style = (
+        "body{font-family:sans-serif;font-size:14px;margin:1em}table{border-collapse:collapse;margin-bottom:1.5em}"
+        "td,th{border:1px solid #bbb;padding:3px 6px;text-align:left}th{background:#f3f3f3}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head>"
+        f"<body><h2>{title}</h2>{styled(summary)}<h3>Checks</h3>{styled(checks)}</body></html>\n"
+    )
