@@ -109,14 +109,16 @@ def _inputs_fields(inp: dict | None) -> dict:
         return {}
     row = {}
     for split, block in inp.items():
-        if split == "exact" or not isinstance(block, dict):
+        if split.startswith("exact") or not isinstance(block, dict):
             continue
         row[f"input_grad_norm_{split}"] = _num(block.get("grad_norm_mean"))
         row[f"input_grad_norm_{split}_std"] = _num(block.get("grad_norm_std"))
         row[f"input_lambda1_{split}"] = _num(block.get("lambda1_mean"))
         row[f"input_lambda1_{split}_std"] = _num(block.get("lambda1_std"))
         row[f"input_samples_{split}"] = _num(block.get("samples"))
-    exact = inp.get("exact") or []
+    exact = (inp.get("exact") or []) + (inp.get("exact_train") or [])
+    for split in ("train", "test"):  # claim 6 needs both splits (older inputs.json: test images only)
+        row[f"input_exact_images_{split}"] = sum(e.get("split", "test") == split for e in exact)
     if exact:
         min_eig = np.array([_num(e.get("min_eig")) for e in exact])
         max_eig = np.array([_num(e.get("max_eig")) for e in exact])

@@ -3,7 +3,7 @@
 For a fixed sample of images (the first ``samples`` of each split, which are in shuffled order) and the
 loss J = cross-entropy at the true label: ||grad_x J|| and lambda_1(H_x), the top eigenvalue of the
 per-image input Hessian, by batched Lanczos on all images of a chunk at once. For the first
-``exact_images`` test images the exact H_x is formed in float64 and fully diagonalised (claim 6: for
+``exact_images`` test images and as many train images the exact H_x is formed in float64 and fully diagonalised (claim 6: for
 ReLU networks with softmax it is PSD with rank <= classes - 1).
 """
 
@@ -90,13 +90,16 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
     for name, split in (("train", train), ("test", test)):
         x, y = split.tensors(cfg["samples"], dev)
         result[name] = measure_split(model, x, y, cfg["iters"])
-    xt, yt = test.tensors(cfg["exact_images"] or 1, dev)
-    with torch.no_grad(), frozen(model):
-        classes = int(model(xt[:1]).shape[-1]) if cfg["exact_images"] else 0
-    result["exact"] = [
-        {"split": "test", "index": i, **exact_spectrum(model, xt[i], yt[i], classes)}
-        for i in range(min(cfg["exact_images"], len(xt)))
-    ]
+    # Claim 6 is about the inner problem of robust training, which runs on training images: both splits
+    # ("exact": test images, as before; "exact_train": the same count of training images).
+    for key, split in (("exact", test), ("exact_train", train)):
+        xs, ys = split.tensors(cfg["exact_images"] or 1, dev)
+        with torch.no_grad(), frozen(model):
+            classes = int(model(xs[:1]).shape[-1]) if cfg["exact_images"] else 0
+        result[key] = [
+            {"split": "test" if key == "exact" else "train", "index": i, **exact_spectrum(model, xs[i], ys[i], classes)}
+            for i in range(min(cfg["exact_images"], len(xs)))
+        ]
     result["seconds"] = time.perf_counter() - t0
     return result
 
