@@ -17,7 +17,8 @@ rule attack:
         runtime=120,
         gpu=GPUS,
     params:
-        settings=json.dumps(config["attack"], sort_keys=True),  # a changed setting reruns the step
+        # The experiment's own settings: a changed one reruns exactly its jobs.
+        settings=lambda w: json.dumps(lbconfig.attack_settings(config, w.dataset, w.model), sort_keys=True),
     shell:
         'python -m lbhessian attack --config "$LBH_CONFIG" --data {input.data} --checkpoint {input.checkpoint}'
         " --metrics {input.metrics} --out {output} --threads {threads} > {log} 2>&1"

@@ -80,24 +80,31 @@ def validate(cfg, source="config"):
         m = RESNET.match(exp["model"])
         if m and (int(m.group(1)) < 8 or (int(m.group(1)) - 2) % 6):
             raise LbhError(f"{source}: train.experiments[{i}].model: {exp['model']}: ResNet depth must be 6n+2 >= 8")
-    names = [r["name"] for r in cfg["train"]["robust"]]
-    if len(set(names)) != len(names):
-        raise LbhError(f"{source}: train.robust: mode names must be unique, got {names}")
-    attack = cfg["attack"]
+    for i, exp in enumerate([None, *cfg["train"]["experiments"]]):
+        where = "train.robust" if exp is None else f"train.experiments[{i - 1}].robust"
+        names = [r["name"] for r in (cfg["train"]["robust"] if exp is None else robust_modes(cfg, exp))]
+        if len(set(names)) != len(names):
+            raise LbhError(f"{source}: {where}: mode names must be unique, got {names}")
+        where = "attack" if exp is None else f"train.experiments[{i - 1}].attack"
+        _check_attack(cfg["attack"] if exp is None else attack_settings(cfg, exp["dataset"], exp["model"]),
+                      where, source)  # fmt: skip
+    return cfg
+
+
+def _check_attack(attack, where, source):
     for key, grid in (
         ("fgsm_linf", attack["fgsm_linf"]),
         ("fgsm_l2", attack["fgsm_l2"]),
         ("pgd.eps", attack["pgd"]["eps"]),
     ):
         if len({eps_key(e) for e in grid}) != len(grid):
-            raise LbhError(f"{source}: attack.{key}: eps values must be distinct, got {grid}")
+            raise LbhError(f"{source}: {where}.{key}: eps values must be distinct, got {grid}")
     headline = attack["headline_eps"]
     # Tables and claims read FGSM l-inf accuracy at headline_eps: fail here, not at the report step.
     if headline is not None and eps_key(headline) not in {eps_key(e) for e in attack["fgsm_linf"]}:
         raise LbhError(
-            f"{source}: attack.headline_eps: {headline!r} must be one of attack.fgsm_linf {attack['fgsm_linf']}"
+            f"{source}: {where}.headline_eps: {headline!r} must be one of {where}.fgsm_linf {attack['fgsm_linf']}"
         )
-    return cfg
 
 
 def load(path):
@@ -121,10 +128,27 @@ def _merge(base, override):
     return out
 
 
+def _experiment(cfg, dataset, model):
+    matches = [e for e in cfg["train"]["experiments"] if e["dataset"] == dataset and e["model"] == model]
+    if not matches:
+        raise LbhError(f"no experiment for dataset {dataset} and model {model} in train.experiments")
+    return matches[0]
+
+
+def robust_modes(cfg, exp):
+    """An experiment's robust-training modes: its own list, else train.robust."""
+    return exp.get("robust", cfg["train"]["robust"])
+
+
+def attack_settings(cfg, dataset, model):
+    """The attack section as one experiment sees it: its own eps grids / headline eps over the defaults."""
+    return _merge(cfg["attack"], _experiment(cfg, dataset, model).get("attack", {}))
+
+
 def modes_for(cfg, exp, batch_size):
     """Training modes run at this batch size: clean always, each robust mode where it lists the batch size."""
     modes = ["clean"]
-    for r in cfg["train"]["robust"]:
+    for r in robust_modes(cfg, exp):
         if batch_size in r.get("batch_sizes", exp.get("batch_sizes", cfg["train"]["batch_sizes"])):
             modes.append(r["name"])
     return modes
@@ -145,15 +169,13 @@ def runs(cfg):
 
 def run_config(cfg, dataset, model, mode, batch_size, seed):
     """All settings of one training run, resolved: train section (with defaults) < experiment entry."""
-    matches = [e for e in cfg["train"]["experiments"] if e["dataset"] == dataset and e["model"] == model]
-    if not matches:
-        raise LbhError(f"no experiment for dataset {dataset} and model {model} in train.experiments")
+    exp = _experiment(cfg, dataset, model)
     keys = _train_keys()
     train = {k: v for k, v in cfg["train"].items() if k in keys}
-    run = _merge(train, {k: v for k, v in matches[0].items() if k in keys})
+    run = _merge(train, {k: v for k, v in exp.items() if k in keys})
     robust = None
     if mode != "clean":
-        found = [r for r in cfg["train"]["robust"] if r["name"] == mode]
+        found = [r for r in robust_modes(cfg, exp) if r["name"] == mode]
         if not found:
             raise LbhError(f"training mode {mode!r} is neither 'clean' nor a train.robust name")
         robust = {k: v for k, v in found[0].items() if k != "batch_sizes"}

@@ -87,6 +87,14 @@ def evaluate(model, train, test, cfg, device):
 
 
 def main(config, data, checkpoint, metrics, out, threads=None):
+    from lbhessian.core.config import attack_settings, load
+    from lbhessian.core.io import read_json
     from lbhessian.steps.common import measure_run
 
-    measure_run(config, data, checkpoint, metrics, out, threads, "attack", evaluate)
+    run = read_json(metrics)  # the experiment's own eps grids (train.experiments[].attack) over the defaults
+    settings = attack_settings(load(config), run["dataset"], run["model"])
+
+    def measure(model, train, test, _section, device):
+        return evaluate(model, train, test, settings, device)
+
+    measure_run(config, data, checkpoint, metrics, out, threads, "attack", measure)

@@ -3,8 +3,8 @@
 For a fixed sample of images (the first ``samples`` of each split, which are in shuffled order) and the
 loss J = cross-entropy at the true label: ||grad_x J|| and lambda_1(H_x), the top eigenvalue of the
 per-image input Hessian, by batched Lanczos on all images of a chunk at once. For the first
-``exact_images`` test images and as many train images the exact H_x is formed in float64 and fully diagonalised (claim 6: for
-ReLU networks with softmax it is PSD with rank <= classes - 1).
+``exact_images`` test images and as many train images the exact H_x is formed in float64 and fully
+diagonalised (claim 6: for ReLU networks with softmax it is PSD with rank <= classes - 1).
 """
 
 from __future__ import annotations

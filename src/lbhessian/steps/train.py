@@ -96,7 +96,10 @@ def train_run(run, train, test, info, files, device, callback=None):
     batch_size = resolve_batch_size(run["batch_size"], n)
     peak_lr = scaled_lr(run, batch_size)
     stop = run["stop"]
+    steps_per_epoch = math.ceil(n / batch_size)
     max_epochs = stop["epochs"]
+    if stop.get("min_steps"):  # stop.min_steps: a step budget, so large/full batches are not cut short by epochs
+        max_epochs = max(max_epochs, math.ceil(stop["min_steps"] / steps_per_epoch))
 
     seed_everything(run["seed"])
     model = build_model(run["model"], info).to(device).train()
@@ -123,7 +126,6 @@ def train_run(run, train, test, info, files, device, callback=None):
 
     robust = run.get("robust")
     track = run.get("track") or {}
-    steps_per_epoch = math.ceil(n / batch_size)
     label = f"{run['dataset']}/{run['model']}/{run['mode']}/bs{run['batch_size']}/seed{run['seed']}"
     progress = _Progress(max_epochs - start_epoch, steps_per_epoch, label)
     status, reached = "ok", False

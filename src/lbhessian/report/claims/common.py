@@ -54,7 +54,8 @@ class Context:
             if est.why:
                 missing = est.why
             elif est.ci_low is not None:
-                missing = f"the interval {interval(est.ci_low, est.ci_high)} straddles the threshold: more seeds would narrow it"
+                ci = interval(est.ci_low, est.ci_high)
+                missing = f"the interval {ci} straddles the threshold: more seeds would narrow it"
             else:
                 missing = "no data for this check"
         return {

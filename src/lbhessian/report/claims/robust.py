@@ -82,7 +82,9 @@ def claim5(ctx: Context, clean: pd.DataFrame) -> list[dict]:
 
 def claim6(ctx: Context, runs: pd.DataFrame) -> list[dict]:
     tol = ctx.t["input_psd_tol"]
-    counts = {s: int(runs.get(f"input_exact_images_{s}", pd.Series(dtype=float)).fillna(0).sum()) for s in ("train", "test")}
+    counts = {
+        s: int(runs.get(f"input_exact_images_{s}", pd.Series(dtype=float)).fillna(0).sum()) for s in ("train", "test")
+    }
     images = f"{counts['train']} train + {counts['test']} test images"
     lacking = [s for s, n in counts.items() if n == 0]
     missing = f"exact input Hessians of {' and '.join(lacking)} images (inputs.exact_images)" if lacking else ""
@@ -147,4 +149,3 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
                             "adversarial_vs_eps", "fraction")
                 )  # fmt: skip
     return rows
-

@@ -118,4 +118,3 @@ def claim8(ctx: Context, runs: pd.DataFrame) -> list[dict]:
     v = float(d["power_max_rel_diff"].max())
     est = Estimate(v, None, None, None, len(d), "none: two deterministic solvers on the same Hessian, every run")
     return [ctx.row("8", "8", "all", stat, est, thr, HOLDS if v <= tol else FAILS, f"{len(d)} runs", None)]
-
