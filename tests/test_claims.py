@@ -1,133 +1,232 @@
-"""claims: verdicts computed from a summary with known values; flipping the numbers flips the verdicts."""
+"""claims: each statistic against a hand-computed case; planted effects hold, reversed ones fail (every
+check's fails branch), missing data is inconclusive and says what is missing; claims.json's contract."""
 
 import json
+import math
 
+import numpy as np
+import pandas as pd
 import pytest
-from test_collect import make_runs
 
-from lbhessian.report.claims import FAILS, HOLDS, NO_DATA, evaluate, load_report_config, spearman, to_markdown
-from lbhessian.report.summary import collect, read_summary
+from lbhessian.core.config import attack_settings, defaults, modes_for, run_config, validate
 from lbhessian.core.errors import LbhError
+from lbhessian.report import stats
+from lbhessian.report.claims import FAILS, HOLDS, INCONCLUSIVE, TITLES, evaluate, to_html, to_markdown
+
+BATCHES = (32, 128, 512, 2048)
+FIGURES = {
+    "lambda1_vs_batch", "topk_eigenvalues", "landscape_1d", "landscape_2d", "training_dynamics",
+    "accuracy_vs_batch", "input_measures_vs_batch", "input_hessian_spectrum", "adversarial_vs_eps", None,
+}  # fmt: skip
 
 
-def _summary(tmp_path, **kw):
-    df = collect(make_runs(tmp_path / "results", **kw), relative_to=tmp_path)
-    df.to_csv(tmp_path / "summary.csv", index=False)
-    return read_summary(tmp_path / "summary.csv")
+def synthetic(tmp_path, effect=1.0, seeds=range(4), batches=BATCHES, noise=0.05, rng=0, robust_eps=(0.05, 0.1)):
+    """A summary table with a planted batch-size effect of known size: lambda_i, trace, ||grad_x J|| and
+    lambda_1(H_x) scale as batch^(0.3 effect); test and FGSM/PGD accuracy fall by 0.01 / 0.05 effect per
+    doubling; robust training (eps levels robust_eps at the smallest batch) halves lambda_1 per 0.1 eps and
+    adds 0.3 accuracy per 0.1 eps. effect=-1 reverses every trend; effect=0 is the null."""
+    rng = np.random.default_rng(rng)
+    history = tmp_path / "history.csv"
+    history.parent.mkdir(parents=True, exist_ok=True)
+    history.write_text("epoch,train_loss,lambda1,grad_norm\n1,1.0,5.0,1.0\n2,0.3,,\n3,0.1,6.0,0.5\n")
+    rows = []
+    for bs in batches:
+        for eps in (0.0, *robust_eps) if bs == batches[0] else (0.0,):
+            for seed in seeds:
+                d = math.log2(bs / batches[0])
+                jitter = lambda scale=noise: float(rng.normal(0, scale))  # noqa: E731
+                lam = 10 * 2 ** (0.3 * effect * d) * 2 ** (-10 * eps) * math.exp(jitter())
+                row = {
+                    "dataset": "mnist5k", "model": "M1", "mode": "clean" if eps == 0 else f"fgsm{eps:g}",
+                    "batch_size": bs, "seed": seed, "status": "ok", "robust": eps > 0, "robust_eps": eps or np.nan,
+                    "stop_rule": "target_loss", "reached_target": True, "epochs": 3, "history_file": str(history),
+                    "test_acc": 0.97 - 0.01 * effect * d + jitter(0.003) + 0.5 * eps,
+                    "min_eigenvalue": -0.01 * lam, "grad_norm": 0.05 * math.exp(jitter()),
+                    "landscape_argmin_alpha": 0.0, "landscape_alpha_step": 0.1,
+                    "input_exact_images_train": 2, "input_exact_images_test": 2, "input_exact_min_rel": -1e-16,
+                    "input_exact_rank_excess": 0.0, "power_max_rel_diff": 1e-4,
+                    "input_grad_norm_test": 0.5 * 2 ** (0.3 * effect * d) * math.exp(jitter()),
+                    "input_lambda1_test": 2 * 2 ** (0.3 * effect * d) * math.exp(jitter()),
+                    "trace": 50 * 2 ** (0.3 * effect * d) * math.exp(jitter()),
+                }  # fmt: skip
+                for i in (1, 2, 3):
+                    row[f"lambda_{i}"] = lam / i * math.exp(jitter())
+                for col, base in (("acc_fgsm_linf_eps0.2_test", 0.6), ("acc_pgd_linf_eps0.2_test", 0.3)):
+                    row[col] = base - 0.05 * effect * d + 3 * eps + jitter(0.01)
+                rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def _checks(result):
-    return {(r["check"], r["mode"]): r for r in result["checks"]}
+def thresholds(**kw):
+    return {**defaults("report")["claims"], **kw}
 
 
-def test_rising_sharpness_holds_and_flipped_numbers_fail(tmp_path):
-    res = evaluate(_summary(tmp_path / "up"))
-    verdicts = {k: v["verdict"] for k, v in res["claims"].items()}
-    assert verdicts["1"] == verdicts["2"] == verdicts["3"] == verdicts["4"] == verdicts["5"] == HOLDS
-    assert verdicts["6"] == verdicts["8"] == HOLDS
-    assert verdicts["7"] == NO_DATA  # one robust eps: the eps trend (7c) cannot be judged, 7a/7b hold
-    c = _checks(res)
-    assert c[("1b", "clean")]["value"] == pytest.approx(4.0)  # 32**0.4; the seed jitter cancels
-    assert c[("1a", "clean")]["value"] == pytest.approx(spearman([32, 32, 256, 256, 1024, 1024], [1, 2, 3, 4, 5, 6]))
-    assert c[("7a", "fgsm")]["verdict"] == HOLDS and c[("7a", "fgsm")]["value"] == pytest.approx(0.5)
-    assert c[("7b", "fgsm")]["verdict"] == HOLDS
-
-    flipped = evaluate(_summary(tmp_path / "down", rising=False))
-    verdicts = {k: v["verdict"] for k, v in flipped["claims"].items()}
-    assert verdicts["1"] == verdicts["2"] == verdicts["4"] == verdicts["5"] == FAILS
-    assert _checks(flipped)[("1a", "clean")]["value"] < 0
+def by_check(result):
+    return {r["check"]: r for r in result["checks"]}
 
 
-def test_measurement_checks_flip_with_their_numbers(tmp_path):
-    bad = evaluate(_summary(tmp_path, max_rel_diff=1e-2, min_eig=-0.5, rank=12, grad_norm=3.0))
-    c = _checks(bad)
-    assert c[("8", "all")]["verdict"] == FAILS and c[("8", "all")]["value"] == pytest.approx(1e-2)
-    assert c[("6a", "all")]["verdict"] == FAILS and c[("6b", "all")]["verdict"] == FAILS
-    assert c[("3c", "all")]["verdict"] == FAILS and c[("3a", "all")]["verdict"] == HOLDS
-    assert bad["claims"]["6"]["verdict"] == FAILS
+def test_slope_interval_equals_the_hand_computed_one():
+    """x = 0..3, y = 0,1,1,3: slope Sxy/Sxx = 4.5/5 = 0.9, residual SS 0.70, se sqrt(0.35/5), t(0.975, 2)
+    = 4.302653. Catches a z instead of a t quantile, a wrong df or a missing stderr factor."""
+    est = stats.slope([0, 1, 2, 3], [0, 1, 1, 3])
+    half = 4.302653 * math.sqrt(0.07)
+    assert est.effect == pytest.approx(0.9)
+    assert (est.ci_low, est.ci_high) == pytest.approx((0.9 - half, 0.9 + half), rel=1e-6)
+    assert stats.slope([0, 1], [0, 1]).ci_low is None and "needs >= 3 runs" in stats.slope([0, 1], [0, 1]).why
 
 
-def test_one_batch_size_one_seed_is_not_enough_data(tmp_path):
-    res = evaluate(_summary(tmp_path, batch_sizes=(256,), seeds=(0,), robust_bs=()))
-    for claim in ("1", "2", "4", "5", "7"):
-        assert res["claims"][claim]["verdict"] == NO_DATA, claim
-    assert res["claims"]["8"]["verdict"] == HOLDS  # per-run checks still work on a single run
+def test_welch_and_one_sample_intervals_equal_the_hand_computed_ones():
+    """Welch: a = 1,2,3, b = 4,6: difference -3, se^2 = 1/3 + 2/2, Welch-Satterthwaite df = 1.6842;
+    one-sample 1..4: mean 2.5, se 0.6455, t(0.975, 3) = 3.182446. Catches pooled variances, a wrong df, a
+    log ratio left in log space."""
+    from scipy.stats import t  # the quantile only; the formula is written out here
+
+    se2 = 1 / 3 + 2 / 2
+    df = se2**2 / ((1 / 3) ** 2 / 2 + 1.0**2 / 1)
+    half = t.ppf(0.975, df) * math.sqrt(se2)
+    est = stats.difference([1, 2, 3], [4, 6])
+    assert df == pytest.approx(1.684211, rel=1e-6)
+    assert (est.effect, est.ci_low, est.ci_high) == pytest.approx((-3, -3 - half, -3 + half))
+    one = stats.mean([1, 2, 3, 4])
+    half = 3.182446 * math.sqrt(5 / 3) / 2  # sd of 1..4 is sqrt(5/3), over sqrt(4)
+    assert (one.effect, one.ci_low, one.ci_high) == pytest.approx((2.5, 2.5 - half, 2.5 + half), rel=1e-6)
+    ratio = stats.difference([2, 8], [1, 1], log=True)  # geometric means 4 and 1
+    assert ratio.effect == pytest.approx(4.0) and ratio.ci_low < 4 < ratio.ci_high
+    assert stats.difference([1], [2, 3]).ci_low is None  # one run: no interval, never a verdict
 
 
-def test_thresholds_come_from_the_config(tmp_path):
-    df = _summary(tmp_path)
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("attack: {headline_eps: 0.05}\nreport:\n  claims: {min_ratio: 10.0, lanczos_power_tol: 1.0e-6}\n")
-    settings = load_report_config(cfg)
-    res = evaluate(df, settings)
-    c = _checks(res)
-    assert c[("1b", "clean")]["verdict"] == FAILS and c[("1b", "clean")]["threshold"] == ">= 10.0"
-    assert c[("8", "all")]["verdict"] == FAILS
-    assert "eps 0.05" in c[("5a", "clean")]["statistic"]
-    assert res["thresholds"]["min_spearman"] == 0.5  # default kept for keys the config leaves out
-    md = to_markdown(res)
-    assert "| 1b | mnist5k/M1 | clean |" in md and "**fails**" in md
+def test_share_interval_and_verdict_rule():
+    """Clopper-Pearson for 6 of 6: lower bound 0.025^(1/6). The verdict rule: beyond the bar in the claimed
+    direction holds, wholly on the other side fails, straddling is inconclusive (catches a one-sided rule
+    that turns 'no evidence' into 'fails')."""
+    est = stats.share(6, 6)
+    assert est.ci_low == pytest.approx(0.025 ** (1 / 6)) and est.ci_high == 1.0
+    e = lambda lo, hi: stats.Estimate(0.0, lo, hi, None, 4, "")  # noqa: E731
+    assert stats.verdict(e(0.1, 2), 0, +1) == HOLDS and stats.verdict(e(-2, -0.1), 0, +1) == FAILS
+    assert stats.verdict(e(-1, 1), 0, +1) == INCONCLUSIVE and stats.verdict(e(-2, -0.1), 0, -1) == HOLDS
+    assert stats.verdict(e(2.1, 3), 2, +1) == HOLDS and stats.verdict(e(1.1, 1.9), 2, +1) == FAILS
+    assert stats.verdict(stats.Estimate(1.0, None, None, None, 1, ""), 0, +1) == INCONCLUSIVE
+    assert stats.combine([HOLDS, INCONCLUSIVE]) == INCONCLUSIVE and stats.combine([HOLDS, FAILS]) == FAILS
 
 
-def test_bad_config_and_all_diverged(tmp_path):
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("report:\n  claims: {min_ratoi: 2}\n")
-    with pytest.raises(LbhError, match=r"report.claims.min_ratoi: unknown key"):
-        load_report_config(cfg)
-    cfg.write_text("report:\n  claims: {min_ratio: two}\n")
-    with pytest.raises(LbhError, match=r"report.claims.min_ratio: expected a number"):
-        load_report_config(cfg)
-    df = _summary(
-        tmp_path,
-        batch_sizes=(32, 1024),
-        seeds=(0,),
-        robust_bs=(),
-    )
-    df["status"] = "diverged"
-    res = evaluate(df)
-    assert {v["verdict"] for v in res["claims"].values()} == {NO_DATA}
+def test_planted_effect_holds_for_every_claim(tmp_path):
+    """A planted effect of known size, 4 seeds x 4 batch sizes, 3 training eps: every claim holds, and the
+    reported effects match what was planted (catches a slope on the wrong scale, a flipped difference)."""
+    res = evaluate(synthetic(tmp_path), thresholds())
+    assert {k: v["verdict"] for k, v in res["claims"].items()} == {k: HOLDS for k in TITLES}
+    c = by_check(res)
+    assert c["1a"]["effect"] == pytest.approx(0.3, abs=0.03)  # lambda_1 ~ batch^0.3: the log-log slope
+    assert c["1b"]["effect"] == pytest.approx(2 ** (0.3 * 6), rel=0.1) and c["1b"]["unit"] == "x"
+    assert c["4"]["effect"] == pytest.approx(0.06, abs=0.005) and c["4"]["unit"] == "fraction"
+    assert c["5a.1"]["effect"] == pytest.approx(-0.05, abs=0.005)
+    assert c["7a.bs32"]["effect"] == pytest.approx(-10, rel=0.15)  # log2 lambda_1 per unit eps
+    assert c["3c"]["effect"] == pytest.approx(0.05, rel=0.1)  # final 0.05 / first tracked 1.0
 
 
-def test_cli_collect_claims_tables(tmp_path, monkeypatch):
-    from lbhessian.cli import main
+def test_reversed_effect_reaches_every_fails_branch(tmp_path):
+    """Every trend reversed and every measurement out of bounds: each check of each claim fails."""
+    df = synthetic(tmp_path, effect=-1.0, robust_eps=(0.05, 0.1))
+    # robust training made sharper and less robust: reverse the planted eps effects too
+    robust = df["robust"]
+    df.loc[robust, "lambda_1"] *= 8
+    for col in ("acc_fgsm_linf_eps0.2_test", "acc_pgd_linf_eps0.2_test"):
+        df.loc[robust, col] -= 6 * df.loc[robust, "robust_eps"]
+    df["min_eigenvalue"] = -0.3 * df["lambda_1"]
+    df["landscape_argmin_alpha"] = 0.3  # 3 grid steps from 0
+    df["grad_norm"] = 0.9  # first tracked value is 1.0
+    df["input_exact_min_rel"], df["input_exact_rank_excess"] = -0.1, 1.0
+    df["power_max_rel_diff"] = 0.01
+    res = evaluate(df, thresholds())
+    not_failed = [(r["check"], r["verdict"]) for r in res["checks"] if r["verdict"] != FAILS]
+    assert not_failed == []
+    assert {v["verdict"] for v in res["claims"].values()} == {FAILS}
 
-    make_runs(tmp_path / "results", batch_sizes=(32, 1024), seeds=(0,), robust_bs=())
-    monkeypatch.chdir(tmp_path)
-    main(
-        [
-            "collect",
-            "--runs",
-            "results/runs",
-            "--out",
-            "results/summary.csv",
-            "--metrics",
-            "results/metrics.json",
-            "--plots",
-            "results/plots",
-        ]
-    )
-    assert json.loads((tmp_path / "results/metrics.json").read_text())["runs"] == 2
-    main(
-        [
-            "claims",
-            "--summary",
-            "results/summary.csv",
-            "--out",
-            "results/claims.json",
-            "--markdown",
-            "results/claims.md",
-            "--html",
-            "results/claims.html",
-        ]
-    )
-    claims = json.loads((tmp_path / "results/claims.json").read_text())
-    assert claims["claims"]["2"]["verdict"] == HOLDS
-    assert claims["claims"]["1"]["verdict"] == NO_DATA  # two runs: a rank correlation needs >= 3
-    assert "<table" in (tmp_path / "results/claims.html").read_text()
-    main(["tables", "--summary", "results/summary.csv", "--out", "results/tables"])
-    md = (tmp_path / "results/tables/mnist5k_M1.md").read_text()
-    assert "| clean | 1024 | 0 |" in md
-    (tmp_path / "results/empty.csv").write_text("")
-    with pytest.raises(SystemExit) as e:
-        main(["claims", "--summary", "results/empty.csv", "--out", "results/x.json"])
-    assert e.value.code == 2
+
+def test_the_paper_ratio_bar_applies_only_where_configured(tmp_path):
+    """Ratio ~1.5 with a tight interval: above 1 (holds) without a bar, below the configured 2x bar (fails)."""
+    df = synthetic(tmp_path, effect=0.3 / 0.3 * math.log2(1.5) / 1.8, noise=0.01)
+    assert by_check(evaluate(df, thresholds()))["1b"]["verdict"] == HOLDS
+    barred = by_check(evaluate(df, thresholds(min_ratio=2.0)))["1b"]
+    assert barred["verdict"] == FAILS and barred["threshold"] == "95% interval above 2"
+
+
+def test_missing_data_is_inconclusive_and_says_what_would_decide(tmp_path):
+    """One seed at one batch size, no robust runs, no history: nothing about batch size or eps can be
+    judged; every inconclusive check names what is missing (catches a verdict from too little data)."""
+    df = synthetic(tmp_path, seeds=(0,), batches=(256,), robust_eps=())
+    df["history_file"] = str(tmp_path / "absent.csv")
+    res = evaluate(df, thresholds())
+    for claim in ("1", "2", "3", "4", "5", "7"):
+        assert res["claims"][claim]["verdict"] == INCONCLUSIVE, claim
+    assert all(r["missing"] for r in res["checks"] if r["verdict"] == INCONCLUSIVE)
+    assert "3 training eps" in by_check(res)["7a"]["missing"]
+    df = synthetic(tmp_path)
+    df["input_exact_images_train"] = 0  # claim 6 is about train and test images
+    assert "train images" in by_check(evaluate(df, thresholds()))["6a"]["missing"]
+
+
+def test_accuracy_gap_only_between_runs_at_the_same_stopping_point(tmp_path):
+    """Large-batch runs that hit the epoch cap before the target loss are left out of claim 4 (an
+    under-trained run would fake a generalization gap)."""
+    df = synthetic(tmp_path, effect=0.0, noise=0.01)
+    capped = (df["batch_size"] == 2048) & (df["seed"] < 2)
+    df.loc[capped, ["reached_target", "test_acc"]] = [False, 0.5]
+    c = by_check(evaluate(df, thresholds()))["4"]
+    assert "bs2048 (2 runs)" in c["detail"] and "bs2048 seed0" in c["detail"]
+    assert c["verdict"] != HOLDS and abs(c["effect"]) < 0.02
+
+
+def test_claims_json_contract_is_plain_and_reproducible(tmp_path):
+    """The shape the report renders: plain JSON values, plain text, experiment spelled dataset_model,
+    every threshold with its reason; the same input twice gives the same bytes."""
+    df = synthetic(tmp_path)
+    res = evaluate(df, thresholds())
+    text = json.dumps(res, sort_keys=True)
+    assert text == json.dumps(evaluate(df, thresholds()), sort_keys=True)
+    assert "np." not in text and "nan" not in text.lower().replace("inconclusive", "")
+    keys = {"claim", "check", "title", "experiment", "mode", "statistic", "effect", "ci_low", "ci_high", "test",
+            "p_value", "threshold", "verdict", "detail", "missing", "figure", "unit"}  # fmt: skip
+    for r in res["checks"]:
+        assert set(r) == keys and r["experiment"] == "mnist5k_M1" and r["figure"] in FIGURES
+        assert all(r[k] is None or type(r[k]) is float for k in ("effect", "ci_low", "ci_high", "p_value"))
+    assert set(res["claims"]["1"]) == {"title", "verdict", "per_experiment", "summary"}
+    assert res["claims"]["1"]["per_experiment"] == {"mnist5k_M1": HOLDS}
+    assert all(v["reason"] for v in res["thresholds"].values()) and res["runs"] == res["runs_ok"] == len(df)
+    assert "| 1a | mnist5k_M1 |" in to_markdown(res) and "<table" in to_html(res)
+
+
+def test_diverged_runs_are_left_out(tmp_path):
+    df = synthetic(tmp_path)
+    df.loc[df["batch_size"] == 2048, "status"] = "diverged"
+    res = evaluate(df, thresholds())
+    assert res["runs_ok"] == len(df) - 4 and "bs512" in by_check(res)["1b"]["detail"]
+
+
+def test_experiments_carry_their_own_attack_and_robust_settings():
+    """Claims 5 and 7 are judged on each experiment's own eps grid: the attack step and the grid must see
+    the per-experiment settings (catches an override that is validated but never used)."""
+    cfg = {
+        "results": "r",
+        "data": {"root": "d"},
+        "train": {
+            "batch_sizes": [64],
+            "seeds": [0],
+            "robust": [{"name": "fgsm", "attack": "fgsm", "eps": [0.0078], "fraction": 0.5}],
+            "experiments": [
+                {"dataset": "cifar10", "model": "C1"},
+                {"dataset": "mnist", "model": "M1", "attack": {"fgsm_linf": [0.1, 0.3], "headline_eps": 0.1},
+                 "robust": [{"name": "fgsm_a", "attack": "fgsm", "eps": [0.1], "fraction": 0.5},
+                            {"name": "fgsm_b", "attack": "fgsm", "eps": [0.3], "fraction": 0.5}]},
+            ],  # fmt: skip
+        },
+        "attack": {"fgsm_linf": [0.0078], "headline_eps": 0.0078},
+    }
+    validate(cfg)
+    assert attack_settings(cfg, "mnist", "M1")["fgsm_linf"] == [0.1, 0.3]
+    assert attack_settings(cfg, "mnist", "M1")["pgd"]["steps"] == 10  # defaults kept under the override
+    assert attack_settings(cfg, "cifar10", "C1")["fgsm_linf"] == [0.0078]
+    assert modes_for(cfg, cfg["train"]["experiments"][1], 64) == ["clean", "fgsm_a", "fgsm_b"]
+    assert run_config(cfg, "mnist", "M1", "fgsm_b", 64, 0)["robust"]["eps"] == [0.3]
+    cfg["train"]["experiments"][1]["attack"]["headline_eps"] = 0.2
+    with pytest.raises(LbhError, match=r"train.experiments\[1\].attack.headline_eps"):
+        validate(cfg)

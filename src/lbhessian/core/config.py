@@ -43,8 +43,8 @@ def _validator():
 
 def defaults(section: str) -> dict:
     """The schema's defaults of one config section, e.g. ``defaults("spectrum")`` (for library use and tests)."""
-    experiment = {"dataset": "digits", "model": "M1"}
-    return validate({"data": {"root": "data"}, "train": {"experiments": [experiment], "batch_sizes": [1]}})[section]
+    train = {"experiments": [{"dataset": "digits", "model": "M1"}], "batch_sizes": [1], "seeds": [0]}
+    return validate({"results": "results", "data": {"root": "data"}, "train": train})[section]
 
 
 def _path_of(error):

@@ -41,6 +41,11 @@ def _clean(values) -> np.ndarray:
     return a[np.isfinite(a)]
 
 
+def _flat(v: np.ndarray) -> bool:
+    """No spread beyond float round-off (identical runs): a t statistic would be noise over noise."""
+    return bool(np.allclose(v, v[0], rtol=1e-12, atol=0.0))
+
+
 def slope(x, y, confidence=0.95, alternative="greater") -> Estimate:
     """Least-squares slope of y on x with its t interval (n - 2 degrees of freedom) and one-sided p-value."""
     test = "scipy.stats.linregress slope, t interval"
@@ -67,7 +72,7 @@ def difference(a, b, confidence=0.95, alternative="greater", log=False) -> Estim
             return _none(len(a) + len(b), test, "a ratio needs positive values")
         a, b = np.log(a), np.log(b)
     effect = float(a.mean() - b.mean())
-    if a.var() == 0 and b.var() == 0:  # no spread: t is undefined; the interval is the point
+    if _flat(a) and _flat(b):  # no spread: t is undefined; the interval is the point
         lo = hi = effect
         p = None
     else:
@@ -90,7 +95,7 @@ def mean(values, confidence=0.95, alternative="greater", popmean=0.0, log=False)
         if (v <= 0).any():
             return _none(len(v), test, "a geometric mean needs positive values")
         v, popmean = np.log(v), math.log(popmean)
-    if v.var() == 0:
+    if _flat(v):
         lo = hi = effect = float(v.mean())
         p = None
     else:
