@@ -28,7 +28,7 @@ def synthetic(tmp_path, effect=1.0, seeds=range(4), batches=BATCHES, noise=0.05,
     rng = np.random.default_rng(rng)
     history = tmp_path / "history.csv"
     history.parent.mkdir(parents=True, exist_ok=True)
-    history.write_text("epoch,train_loss,lambda1,grad_norm\n1,1.0,5.0,1.0\n2,0.3,,\n3,0.1,6.0,0.5\n")
+    history.write_text("epoch,train_loss,lambda1,grad_norm\n1,1.0,5.0,1.0\n2,0.3,,\n3,0.1,6.0,0.05\n")
     rows = []
     for bs in batches:
         for eps in (0.0, *robust_eps) if bs == batches[0] else (0.0,):
@@ -41,7 +41,7 @@ def synthetic(tmp_path, effect=1.0, seeds=range(4), batches=BATCHES, noise=0.05,
                     "batch_size": bs, "seed": seed, "status": "ok", "robust": eps > 0, "robust_eps": eps or np.nan,
                     "stop_rule": "target_loss", "reached_target": True, "epochs": 3, "history_file": str(history),
                     "test_acc": 0.97 - 0.01 * effect * d + jitter(0.003) + 0.5 * eps,
-                    "min_eigenvalue": -0.01 * lam, "grad_norm": 0.05 * math.exp(jitter()),
+                    "min_eigenvalue": -0.01 * lam, "grad_norm": 0.04,
                     "landscape_argmin_alpha": 0.0, "landscape_alpha_step": 0.1,
                     "input_exact_images_train": 2, "input_exact_images_test": 2, "input_exact_min_rel": -1e-16,
                     "input_exact_rank_excess": 0.0, "power_max_rel_diff": 1e-4,
@@ -120,7 +120,7 @@ def test_planted_effect_holds_for_every_claim(tmp_path):
     assert c["4"]["effect"] == pytest.approx(0.06, abs=0.005) and c["4"]["unit"] == "fraction"
     assert c["5a.1"]["effect"] == pytest.approx(-0.05, abs=0.005)
     assert c["7a.bs32"]["effect"] == pytest.approx(-10, rel=0.15)  # log2 lambda_1 per unit eps
-    assert c["3c"]["effect"] == pytest.approx(0.05, rel=0.1)  # final 0.05 / first tracked 1.0
+    assert c["3c"]["effect"] == pytest.approx(0.05)  # last tracked 0.05 / first tracked 1.0
 
 
 def test_reversed_effect_reaches_every_fails_branch(tmp_path):
@@ -133,7 +133,7 @@ def test_reversed_effect_reaches_every_fails_branch(tmp_path):
         df.loc[robust, col] -= 6 * df.loc[robust, "robust_eps"]
     df["min_eigenvalue"] = -0.3 * df["lambda_1"]
     df["landscape_argmin_alpha"] = 0.3  # 3 grid steps from 0
-    df["grad_norm"] = 0.9  # first tracked value is 1.0
+    (tmp_path / "history.csv").write_text("epoch,grad_norm\n1,1.0\n2,0.8\n3,0.9\n")  # not stationary
     df["input_exact_min_rel"], df["input_exact_rank_excess"] = -0.1, 1.0
     df["power_max_rel_diff"] = 0.01
     res = evaluate(df, thresholds())
@@ -173,7 +173,7 @@ def test_accuracy_gap_only_between_runs_at_the_same_stopping_point(tmp_path):
     df.loc[capped, ["reached_target", "test_acc"]] = [False, 0.5]
     c = by_check(evaluate(df, thresholds()))["4"]
     assert "bs2048 (2 runs)" in c["detail"] and "bs2048 seed0" in c["detail"]
-    assert c["verdict"] != HOLDS and abs(c["effect"]) < 0.02
+    assert abs(c["effect"]) < 0.02  # with the capped runs in, the gap would be about 0.24
 
 
 def test_claims_json_contract_is_plain_and_reproducible(tmp_path):
