@@ -214,9 +214,15 @@ def test_experiments_carry_their_own_attack_and_robust_settings():
             "robust": [{"name": "fgsm", "attack": "fgsm", "eps": [0.0078], "fraction": 0.5}],
             "experiments": [
                 {"dataset": "cifar10", "model": "C1"},
-                {"dataset": "mnist", "model": "M1", "attack": {"fgsm_linf": [0.1, 0.3], "headline_eps": 0.1},
-                 "robust": [{"name": "fgsm_a", "attack": "fgsm", "eps": [0.1], "fraction": 0.5},
-                            {"name": "fgsm_b", "attack": "fgsm", "eps": [0.3], "fraction": 0.5}]},
+                {
+                    "dataset": "mnist",
+                    "model": "M1",
+                    "attack": {"fgsm_linf": [0.1, 0.3], "headline_eps": 0.1},
+                    "robust": [
+                        {"name": "fgsm_a", "attack": "fgsm", "eps": [0.1], "fraction": 0.5},
+                        {"name": "fgsm_b", "attack": "fgsm", "eps": [0.3], "fraction": 0.5},
+                    ],
+                },
             ],  # fmt: skip
         },
         "attack": {"fgsm_linf": [0.0078], "headline_eps": 0.0078},
