@@ -200,6 +200,9 @@ def test_diverged_runs_are_left_out(tmp_path):
     df.loc[df["batch_size"] == 2048, "status"] = "diverged"
     res = evaluate(df, thresholds())
     assert res["runs_ok"] == len(df) - 4 and "bs512" in by_check(res)["1b"]["detail"]
+    df["status"] = "diverged"  # nothing finished: every claim still has its checks, none can be judged
+    res = evaluate(df, thresholds())
+    assert {v["verdict"] for v in res["claims"].values()} == {INCONCLUSIVE} and res["runs_ok"] == 0
 
 
 def test_experiments_carry_their_own_attack_and_robust_settings():
