@@ -7,6 +7,7 @@ on the other side), inconclusive (it straddles it, or data are missing: then "mi
 decide it). Everything is computed from summary.csv (and, for claim 3, the runs' history.csv).
 """
 
+import json
 import math
 
 import pandas as pd
@@ -107,7 +108,7 @@ def to_markdown(result: dict) -> str:
         cells[8] = f"**{cells[8]}**"
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     lines += ["", "Thresholds (report.claims):", ""]
-    lines += [f"- `{k}` = {v['value']}: {v['reason']}" for k, v in result["thresholds"].items()]
+    lines += [f"- `{k}` = {json.dumps(v['value'])}: {v['reason']}" for k, v in result["thresholds"].items()]
     return "\n".join(lines) + "\n"
 
 
