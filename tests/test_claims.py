@@ -5,9 +5,9 @@ import json
 import pytest
 from test_collect import make_runs
 
+from lbhessian.core.errors import LbhError
 from lbhessian.report.claims import FAILS, HOLDS, NO_DATA, evaluate, load_report_config, spearman, to_markdown
 from lbhessian.report.summary import collect, read_summary
-from lbhessian.core.errors import LbhError
 
 
 def _summary(tmp_path, **kw):

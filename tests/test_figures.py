@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from test_collect import make_runs
 
+from lbhessian.core.errors import LbhError
 from lbhessian.report import figures
 from lbhessian.report.summary import collect, read_summary
-from lbhessian.core.errors import LbhError
 from lbhessian.report.tables import experiment_table, write_tables
 from testing_helpers import SMOKE, check_report, snakemake
 
