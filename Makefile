@@ -1,4 +1,5 @@
 # Two commands on a fresh machine: `make run` (set up + default pipeline), `make test` (set up + all tests).
+# `make check` (lint + unit tests, a few minutes) is the fast tier while you work.
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ CORES ?= all
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run paper report test lint format bench clean
+.PHONY: setup run paper report test check lint format bench clean
 
 $(STAMP): envs/requirements.txt envs/requirements-dev.txt envs/requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,7 +33,11 @@ paper: setup  ## the paper's configuration on this machine (see README for SLURM
 test: setup  ## every test: unit, Snakemake, DVC and SLURM integration
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
+check: lint  ## the fast tier: lint, import contracts and unit tests (no Snakemake/DVC/SLURM runs)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
 lint: setup
+	$(BIN)/lint-imports
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow
