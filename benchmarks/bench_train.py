@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from lbhessian.core.data import load_prepared, prepare
 from lbhessian.core.models import build_model
-from lbhessian.steps.train import run_epoch, scaled_lr
+from lbhessian.training import run_epoch, scaled_lr
 
 
 def bare_epoch(model, opt, x_u8, y, batch_size, generator):
