@@ -23,9 +23,8 @@ $(STAMP): envs/requirements.txt envs/requirements-dev.txt envs/requirements-node
 
 setup: $(STAMP)
 
-run: setup  ## the default pipeline (params.yaml) and its report
+run: setup  ## the default pipeline (params.yaml) and its report, results/report.html (made by rule page)
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete
-	$(BIN)/snakemake --cores 1 --report results/report.html
 
 paper: setup  ## the paper's configuration on this machine (see README for SLURM)
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile config/paper.yaml

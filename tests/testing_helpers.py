@@ -326,3 +326,227 @@ def smoke_config(**sections):
     for name, changes in sections.items():
         cfg[name] = {**cfg.get(name, {}), **changes}
     return validate(cfg, "smoke.yaml")
+
+
+# --- a synthetic experiment with known values, for the report tests (figures, tables, page) ---------------
+
+REPORT_EPS = (0.05, 0.1)
+
+
+def known(bs, seed, mode="clean"):
+    """The values every synthetic run carries: each follows from (batch size, seed, mode) by a formula the
+    report tests recompute independently. Train and test differ everywhere, so a figure that plots the wrong
+    split is caught."""
+    import math
+
+    g = math.log2(bs / 32)
+    lam1 = 2.0 * (bs / 32) ** 0.4 * (1 + 0.1 * seed) * (0.5 if mode != "clean" else 1.0)
+    test_acc = 0.95 - 0.01 * g + 0.002 * seed
+    return {
+        "lambda": [lam1 * (1 - 0.15 * i) for i in range(4)],
+        "train_acc": 0.99 - 0.001 * g,
+        "test_acc": test_acc,
+        "epochs": 3 if bs == 32 else 12,  # batch 32 stops before the first tracked epoch (5)
+        "grad_x": {"test": 0.5 * (bs / 32) ** 0.3 * (1 + 0.05 * seed), "train": 0.4 * (bs / 32) ** 0.3},
+        "acc": {
+            (e, s): test_acc - 0.1 * (1 + g) * e * (1 if s == "test" else 0.5)
+            for e in REPORT_EPS
+            for s in ("train", "test")
+        },
+    }
+
+
+def synthetic_results(root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), robust_bs=(32, 1024), diverged=()):
+    """Write every per-run file of a small mnist5k_M1 grid under root/results/runs and collect summary.csv
+    (relative file paths, as the pipeline writes them); ``diverged``: (bs, seed) runs with status diverged."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from lbhessian.report.summary import collect
+
+    runs = []
+    for mode, sizes in (("clean", batch_sizes), ("fgsm", robust_bs)):
+        for bs in sizes:
+            for seed in seeds:
+                k = known(bs, seed, mode)
+                rel = Path("results/runs/mnist5k/M1") / mode / f"bs{bs}" / f"seed{seed}"
+                d = root / rel
+                d.mkdir(parents=True, exist_ok=True)
+                status = "diverged" if (bs, seed) in diverged and mode == "clean" else "ok"
+                metrics = {
+                    "status": status,
+                    "dataset": "mnist5k",
+                    "model": "M1",
+                    "mode": mode,
+                    "batch_size": bs,
+                    "seed": seed,
+                    "robust": {"attack": "fgsm", "norm": "linf", "eps": [0.1], "fraction": 0.5}
+                    if mode != "clean"
+                    else None,
+                    "stop_rule": "target_loss",
+                    "epochs": k["epochs"],
+                    "steps": k["epochs"] * 4000 // bs,
+                    "train_loss": 0.05,
+                    "train_acc": k["train_acc"],
+                    "test_loss": 0.2,
+                    "test_acc": k["test_acc"],
+                    "seconds": 1.0,
+                    "lr": 0.02,
+                    "reached_target": True,
+                }
+                (d / "metrics.json").write_text(json.dumps(metrics))
+                ep = np.arange(1, k["epochs"] + 1)
+                tracked = ep % 5 == 0
+                pd.DataFrame(
+                    {
+                        "epoch": ep,
+                        "train_loss": 1 / ep,
+                        "test_loss": 1.2 / ep,
+                        "lambda1": np.where(tracked, k["lambda"][0] * ep / 10, np.nan),
+                        "grad_norm": np.where(tracked, 1 / ep, np.nan),
+                    }
+                ).to_csv(d / "history.csv", index=False)
+                alpha = np.linspace(-1, 1, 11)
+                a2, b2 = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 3), indexing="ij")
+                spec = {
+                    "train": {
+                        "eigenvalues": k["lambda"],
+                        "residuals": [1e-4] * 4,
+                        "method": "lanczos",
+                        "samples": 100,
+                        "matvecs": 40,
+                        "grad_norm": 0.01,
+                        "loss": 0.05,
+                        "min_eigenvalue": -0.01 * k["lambda"][0],
+                        "trace": 10 * k["lambda"][0],
+                        "landscape_1d": {
+                            "alpha": alpha.tolist(),
+                            "train_loss": (0.1 + k["lambda"][0] * alpha**2 / 2).tolist(),
+                            "test_loss": (0.3 + k["lambda"][0] * alpha**2 / 2).tolist(),
+                        },
+                        "landscape_2d": {
+                            "alpha": np.linspace(-1, 1, 5).tolist(),
+                            "beta": np.linspace(-1, 1, 3).tolist(),
+                            "loss": (0.1 + k["lambda"][0] * (a2**2 + b2**2)).tolist(),
+                        },
+                    },
+                    "seconds": 1.0,
+                }
+                (d / "spectrum.json").write_text(json.dumps(spec))
+                inputs = {
+                    s: {
+                        "grad_norm_mean": k["grad_x"][s],
+                        "grad_norm_std": 0.1,
+                        "lambda1_mean": 2 * k["grad_x"][s],
+                        "lambda1_std": 0.1,
+                        "samples": 100,
+                    }
+                    for s in ("train", "test")
+                }
+                inputs["exact"] = [
+                    {
+                        "eigenvalues_top": [3.0 * (i + 1), 1.0],
+                        "max_eig": 3.0 * (i + 1),
+                        "min_eig": -1e-6,
+                        "rank": 9,
+                        "classes": 10,
+                    }
+                    for i in range(2)
+                ]
+                (d / "inputs.json").write_text(json.dumps(inputs))
+                attack = {
+                    s: {
+                        "clean_acc": k["test_acc"] if s == "test" else k["train_acc"],
+                        "fgsm_linf": {str(e): k["acc"][(e, s)] for e in REPORT_EPS},
+                    }
+                    for s in ("train", "test")
+                }
+                (d / "attack.json").write_text(json.dumps(attack))
+                runs.append(
+                    {
+                        f: rel / f"{f}.{'csv' if f == 'history' else 'json'}"
+                        for f in ("metrics", "history", "spectrum", "inputs", "attack")
+                    }
+                )
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(root)  # collect reads the relative paths, as the pipeline does from its working directory
+    try:
+        df = collect(runs)
+    finally:
+        os.chdir(cwd)
+    (root / "results").mkdir(exist_ok=True)
+    df.to_csv(root / "results/summary.csv", index=False)
+    return df
+
+
+def synthetic_claims() -> dict:
+    """A claims.json in the format of report.claims: two claims, three checks, one threshold with its reason."""
+    check = {
+        "claim": "1",
+        "check": "1a",
+        "title": "log lambda_1 rises with log batch size",
+        "experiment": "mnist5k_M1",
+        "mode": "clean",
+        "statistic": "slope",
+        "effect": 0.4,
+        "ci_low": 0.3,
+        "ci_high": 0.5,
+        "test": "bootstrap",
+        "p_value": 0.01,
+        "threshold": 0.0,
+        "verdict": "holds",
+        "detail": "slope 0.4",
+        "missing": None,
+        "figure": "lambda1_vs_batch",
+        "unit": "",
+    }
+    gap = {
+        **check,
+        "claim": "4",
+        "check": "4",
+        "title": "test accuracy gap",
+        "statistic": "difference",
+        "effect": -0.05,
+        "ci_low": -0.07,
+        "ci_high": -0.03,
+        "unit": "fraction",
+        "figure": "accuracy_vs_batch",
+        "verdict": "inconclusive",
+        "missing": "runs at equal loss",
+    }
+    return {
+        "claims": {
+            "1": {
+                "title": "Sharpness grows with batch size",
+                "verdict": "holds",
+                "per_experiment": {"mnist5k_M1": "holds"},
+                "summary": "lambda_1 x4 from 32 to 1024",
+            },
+            "4": {
+                "title": "Large batch tests worse",
+                "verdict": "inconclusive",
+                "per_experiment": {"mnist5k_M1": "inconclusive"},
+                "summary": "gap -5 %, interval crosses 0",
+            },
+        },
+        "checks": [
+            check,
+            {
+                **check,
+                "check": "1b",
+                "statistic": "ratio",
+                "effect": 4.0,
+                "ci_low": 3.5,
+                "ci_high": 4.6,
+                "figure": None,
+            },
+            gap,
+        ],
+        "thresholds": {"min_ratio": {"value": 2.0, "reason": "the paper's 'at least twice as sharp'"}},
+        "runs": 10,
+        "runs_ok": 10,
+    }

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 WIDTH = 7.0  # inches: a two-column paper's text width
 ATTACK_LABEL = {"fgsm_linf": "FGSM (ℓ∞)", "fgsm_l2": "FGSM (ℓ2)", "pgd_linf": "PGD (ℓ∞)"}
@@ -37,15 +38,21 @@ def note(ax, text: str):
 
 
 def nice_log_ticks(lo: float, hi: float) -> list[float]:
-    """Ticks for a log axis that bracket [lo, hi]: 1-2-5 per decade, 1..9 when that leaves fewer than 3."""
-    for subs in ((1, 2, 5), tuple(range(1, 10))):
-        cand = [s * 10.0**k for k in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 2) for s in subs]
-        below = max(c for c in cand if c <= lo * (1 + 1e-9))
-        above = min(c for c in cand if c >= hi * (1 - 1e-9))
-        ticks = sorted(c for c in cand if below <= c <= above)
-        if len(ticks) >= 3:
-            break
-    return ticks
+    """Ticks for a log axis that bracket [lo, hi]: 1-2-5 per decade, 1..9 when that leaves fewer than 3, and
+    linear steps for a narrow range (13-14)."""
+    decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 2)
+    for cand in (
+        [s * 10.0**k for k in decades for s in (1, 2, 5)],
+        [s * 10.0**k for k in decades for s in range(1, 10)],
+        list(MaxNLocator(nbins=4).tick_values(lo, hi)),
+    ):
+        below = [c for c in cand if 0 < c <= lo * (1 + 1e-9)]
+        above = [c for c in cand if c >= hi * (1 - 1e-9)]
+        if below and above:
+            ticks = sorted(c for c in cand if max(below) <= c <= min(above))
+            if len(ticks) >= 3:
+                return ticks
+    return [lo, hi]
 
 
 def log_y(ax, values) -> bool:
