@@ -254,3 +254,31 @@ def test_report_page_links_units_and_experiment(grid, tmp_path):
     assert "stand-in: the paper&#x27;s M1 architecture was not recovered" in html
     assert html.count("data:image/png;base64,") == 2 and "<script" not in html and "http" not in html.split("<nav>")[0]
     assert all(f"clean · bs {b} · seed {s}" in html for b in (32, 256, 1024) for s in (0, 1))
+
+
+@pytest.mark.slow
+def test_pipeline_report_rules_and_snakemake_report(tmp_path):
+    """The report rules (collect, figures, tables, claims, page) on synthetic runs of a small grid, then
+    `snakemake --report`: both reports hold every figure; results/report.html is one offline page."""
+    import yaml
+
+    from testing_helpers import SMOKE, check_report, snakemake
+
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["train"]["batch_sizes"], cfg["train"]["seeds"] = [32, 256, 1024], [0, 1]
+    cfg["train"]["robust"][0]["batch_sizes"] = [32, 1024]
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(cfg))
+    synthetic_results(tmp_path)
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    (tmp_path / "data/prepared/mnist5k.pt").write_bytes(b"")  # upstream inputs: the DAG resolves, nothing retrains
+    for p in (tmp_path / "results/runs").rglob("metrics.json"):
+        (p.parent / "checkpoint.pt").write_bytes(b"")
+    config = ("--configfile", str(tmp_path / "grid.yaml"))
+    snakemake(
+        tmp_path, *config, "-c1", "--allowed-rules", "collect", "figures", "tables", "claims", "page", timeout=600
+    )
+    snakemake(tmp_path, *config, "--report", "smk_report.html", timeout=600)
+    check_report((tmp_path / "smk_report.html").read_text())
+    page = (tmp_path / "results/report.html").read_text()
+    assert all(f'id="fig-mnist5k_M1-{k}"' in page for k in figures.FIGURES)
+    assert "<script" not in page and not re.search(r"(src|href)=.https?:", page)
