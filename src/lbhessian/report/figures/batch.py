@@ -75,22 +75,16 @@ def fig_input_measures_vs_batch(g, ctx):
 
 def fig_topk_eigenvalues(g, ctx):
     lam = sorted((c for c in g.columns if c.startswith("lambda_") and c[7:].isdigit()), key=lambda c: int(c[7:]))
-    modes = st.mode_order(g["mode"])
-    fig, axes = plt.subplots(1, len(modes), figsize=(min(st.WIDTH, 3.6 * len(modes)), 3.0), squeeze=False)
     long = g.melt(id_vars=["mode", "batch_size", "seed"], value_vars=lam, var_name="i", value_name="eig")
     long = long.dropna(subset=["eig"]).assign(i=lambda x: x["i"].str[7:].astype(int))
     names, colours = st.bs_names(g), st.bs_colours(g)
-    for ax, mode in zip(axes[0], modes, strict=True):
-        d = long[long["mode"] == mode]
-        ax.set_title(f"top-{d['i'].max() if len(d) else '?'} spectrum ({mode})")
-        if d.empty:
-            st.no_data(ax, f"no eigenvalues ({mode})")
-            continue
-        is_log = st.log_y(ax, d["eig"])
+    title = lambda mode, d: f"top-{d['i'].max() if len(d) else '?'} spectrum ({mode})"  # noqa: E731
+    fig, panels = st.mode_panels(g, long, "eig", title, "no eigenvalues")
+    for ax, _, d, is_log in panels:
         for bs, db in d.groupby("batch_size"):
             st.series(ax, db, "i", "eig", names[int(bs)], colours[int(bs)], "-", is_log)
         ax.set_xticks(sorted(d["i"].unique()))
         ax.set(xlabel="eigenvalue index i", ylabel="λᵢ of weight Hessian")
         ax.legend(title="batch size", fontsize=7)
-        st.one_seed_note(ax, d.rename(columns={}), keys=("batch_size", "i"))
+        st.one_seed_note(ax, d, keys=("batch_size", "i"))
     return fig

@@ -35,17 +35,11 @@ def fig_landscape_1d(g, ctx):
             if alpha and len(loss) == len(alpha):
                 rows.append(pd.DataFrame({"alpha": alpha, "loss": loss, "split": split, "mode": r["mode"],
                                           "batch_size": r["batch_size"], "seed": r["seed"]}))  # fmt: skip
-    modes = st.mode_order(g["mode"])
-    fig, axes = plt.subplots(1, len(modes), figsize=(min(st.WIDTH, 3.6 * len(modes)), 3.0), squeeze=False)
-    d = pd.concat(rows).dropna(subset=["loss"]) if rows else pd.DataFrame(columns=["mode"])
+    d = pd.concat(rows).dropna(subset=["loss"]) if rows else pd.DataFrame(columns=["mode", "loss"])
     names, colours = st.bs_names(g), st.bs_colours(g)
-    for ax, mode in zip(axes[0], modes, strict=True):
-        dd = d[d["mode"] == mode]
-        ax.set_title(f"Loss along v₁ ({mode})")
-        if dd.empty:
-            st.no_data(ax, f"no 1-D landscape ({mode}; spectrum step)")
-            continue
-        is_log = st.log_y(ax, dd["loss"])
+    title = lambda mode, _: f"Loss along v₁ ({mode})"  # noqa: E731
+    fig, panels = st.mode_panels(g, d, "loss", title, "no 1-D landscape (spectrum step)")
+    for ax, mode, dd, is_log in panels:
         for (bs, split), db in dd.groupby(["batch_size", "split"]):
             label = f"{names[int(bs)]}, {split}"
             seed_lines(ax, db, "alpha", "loss", colours[int(bs)], "-" if split == "train" else "--", label,

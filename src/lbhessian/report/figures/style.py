@@ -32,6 +32,22 @@ def no_data(ax, reason: str):
     ax.set_yticks([])
 
 
+def mode_panels(g: pd.DataFrame, d: pd.DataFrame, y: str, title, reason: str):
+    """One panel per training mode, side by side, each titled title(mode, rows of d for it); a mode without
+    rows says "not enough data: reason ({mode})". Returns (figure, [(axes, mode, rows, log y?)] with data)."""
+    modes = mode_order(g["mode"])
+    fig, axes = plt.subplots(1, len(modes), figsize=(min(WIDTH, 3.6 * len(modes)), 3.0), squeeze=False)
+    panels = []
+    for ax, mode in zip(axes[0], modes, strict=True):
+        dm = d[d["mode"] == mode] if len(d) else d
+        ax.set_title(title(mode, dm))
+        if dm.empty:
+            no_data(ax, f"{reason} ({mode})")
+        else:
+            panels.append((ax, mode, dm, log_y(ax, dm[y])))
+    return fig, panels
+
+
 def note(ax, text: str):
     """A visible remark under the panel's title (inside the axes it would hide data points)."""
     ax.set_title(f"{ax.get_title()}\n({text})", fontsize=8)
