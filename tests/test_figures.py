@@ -48,7 +48,10 @@ def mean_xy(fig, label, ax=None):
 
 
 def texts(fig) -> str:
-    return " ".join([t.get_text() for ax in fig.axes for t in ax.texts] + [ax.get_title() for ax in fig.axes])
+    """Every text on the panels, whitespace collapsed (notes are wrapped over lines)."""
+    return " ".join(
+        " ".join([t.get_text() for ax in fig.axes for t in ax.texts] + [ax.get_title() for ax in fig.axes]).split()
+    )
 
 
 def gmean(values):
@@ -148,7 +151,7 @@ def test_training_dynamics_every_batch_or_a_note(grid):
     fig = draw(grid, "training_dynamics")
     line = artists(fig, "seed:clean:1024:0")["seed:clean:1024:0"][0]
     assert list(line.get_xdata()) == [5, 10] and list(line.get_ydata()) == pytest.approx([4.0, 8.0])
-    assert "clean bs 32: no tracked point, stopped after 3 epoch(s)" in texts(fig)
+    assert "no tracked point: clean bs 32 (stopped after 3 epochs), fgsm bs 32 (stopped after 3 epochs)" in texts(fig)
     plt.close(fig)
 
 
@@ -282,3 +285,14 @@ def test_pipeline_report_rules_and_snakemake_report(tmp_path):
     page = (tmp_path / "results/report.html").read_text()
     assert all(f'id="fig-mnist5k_M1-{k}"' in page for k in figures.FIGURES)
     assert "<script" not in page and not re.search(r"(src|href)=.https?:", page)
+
+
+def test_one_batch_one_seed_says_so(tmp_path):
+    """Catches: a trend or a spread drawn from one batch size or one seed without saying it cannot be read."""
+    df = synthetic_results(tmp_path, batch_sizes=(256,), seeds=(0,), robust_bs=())
+    settings = {"headline_eps": 0.1, "claims": {}, "config": {}, "path": None}
+    for kind in ("lambda1_vs_batch", "accuracy_vs_batch", "input_measures_vs_batch"):
+        fig = figures.draw(df, EXP, kind, settings, base=tmp_path)
+        assert "not enough data for a trend: one batch size; one seed per point: no spread" in texts(fig), kind
+        assert not artists(fig, "sd:"), kind
+        plt.close(fig)

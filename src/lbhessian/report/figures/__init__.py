@@ -58,7 +58,6 @@ def _footer(fig, name, g, ctx):
         f"runs: {len(g)} ({g['seed'].nunique()} seed(s), {g['batch_size'].nunique()} batch size(s))",
         f"stop rule: {','.join(stop) or '?'}",
         f"lr scaling: {train.get('lr_scaling', '?')}",
-        "dots: seeds; bars: ±1 sd over seeds",
     ]
     fig.text(0.0, -0.01, " · ".join(parts), ha="left", va="top", fontsize=5.5, color="0.4")
 

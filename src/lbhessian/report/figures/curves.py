@@ -78,10 +78,10 @@ def fig_training_dynamics(g, ctx):
         lost = []
         for (mode, bs), gb in g.groupby(["mode", "batch_size"]):
             if dd[(dd["mode"] == mode) & (dd["batch_size"] == bs)].empty:
-                stop = f", stopped after {gb['epochs'].max():g} epoch(s)" if "epochs" in gb else ""
-                lost.append(f"{mode} bs {bs}: no tracked point{stop}")
+                stop = f" (stopped after {gb['epochs'].max():g} epochs)" if "epochs" in gb else ""
+                lost.append(f"{mode} bs {bs}{stop}")
         if lost:
-            st.note(ax, "; ".join(lost))
+            st.note(ax, "no tracked point: " + ", ".join(lost))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel="epoch", ylabel=ylabel)
         ax.legend(fontsize=6.5)

@@ -3,6 +3,7 @@ that never bridges a missing x, and an interval that stays meaningful on a log a
 
 import contextlib
 import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -50,7 +51,7 @@ def mode_panels(g: pd.DataFrame, d: pd.DataFrame, y: str, title, reason: str):
 
 def note(ax, text: str):
     """A visible remark under the panel's title (inside the axes it would hide data points)."""
-    ax.set_title(f"{ax.get_title()}\n({text})", fontsize=8)
+    ax.set_title(f"{ax.get_title()}\n" + textwrap.fill(f"({text})", 55), fontsize=8)
 
 
 def nice_log_ticks(lo: float, hi: float) -> list[float]:
