@@ -18,8 +18,8 @@ main{padding:0 1.2em 2em;max-width:1200px}
 .scroll{overflow-x:auto;max-width:100%;margin-bottom:1.2em}
 table{border-collapse:collapse;font-size:13px}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap;background:#fff}
-th{background:#eef1f5}table.text td{text-align:left}
-h3,h4,figure{scroll-margin-top:3em}
+th{background:#eef1f5}table.text td,table.text th{text-align:left;white-space:normal;max-width:40em}
+section,h3,h4,figure{scroll-margin-top:3em}
 td.key,th.key{position:sticky;left:0;text-align:left;background:#f7f7f2;z-index:1}
 .holds{background:#d7f0d8}.fails{background:#f8d5d2}.inconclusive{background:#fbefc8}
 .badge{padding:1px 7px;border-radius:8px;font-weight:600}
