@@ -67,7 +67,7 @@ def test_lambda1_vs_batch_seeds_mean_gaps_and_log_interval(grid):
     assert clean[256] == pytest.approx(known(256, 0)["lambda"][0])  # seed 1 diverged: not drawn
     fgsm_lines = artists(fig, "mean:fgsm")["mean:fgsm"]
     assert sorted(len(line.get_xdata()) for line in fgsm_lines) == [1, 1]  # two points, no bridge over 256
-    assert "fgsm: no runs at batch 256" in texts(fig)
+    assert "fgsm: no data at batch 256" in texts(fig)
     dots = artists(fig, "seeds:clean")["seeds:clean"][0].get_offsets()
     assert sorted(map(float, dots[:, 1])) == pytest.approx(
         sorted([known(b, s)["lambda"][0] for b in (32, 1024) for s in (0, 1)] + [known(256, 0)["lambda"][0]])

@@ -13,7 +13,7 @@ def _missing_note(ax, d: pd.DataFrame, by: str, grid):
     for name, dm in d.groupby(by):
         lost = [str(b) for b in grid if b not in set(dm["batch_size"])]
         if lost:
-            gaps.append(f"{name}: no runs at batch {', '.join(lost)}")
+            gaps.append(f"{name}: no data at batch {', '.join(lost)}")
     if gaps:
         st.note(ax, "; ".join(gaps))
 
