@@ -3,6 +3,7 @@ and data, explicit Hessians, and a synthetic grid of run files with known values
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -337,8 +338,6 @@ def known(bs, seed, mode="clean"):
     """The values every synthetic run carries: each follows from (batch size, seed, mode) by a formula the
     report tests recompute independently. Train and test differ everywhere, so a figure that plots the wrong
     split is caught."""
-    import math
-
     g = math.log2(bs / 32)
     lam1 = 2.0 * (bs / 32) ** 0.4 * (1 + 0.1 * seed) * (0.5 if mode != "clean" else 1.0)
     test_acc = 0.95 - 0.01 * g + 0.002 * seed
@@ -359,11 +358,6 @@ def known(bs, seed, mode="clean"):
 def synthetic_results(root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), robust_bs=(32, 1024), diverged=()):
     """Write every per-run file of a small mnist5k_M1 grid under root/results/runs and collect summary.csv
     (relative file paths, as the pipeline writes them); ``diverged``: (bs, seed) runs with status diverged."""
-    import json
-
-    import numpy as np
-    import pandas as pd
-
     from lbhessian.report.summary import collect
 
     runs = []
@@ -470,8 +464,6 @@ def synthetic_results(root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), rob
                         for f in ("metrics", "history", "spectrum", "inputs", "attack")
                     }
                 )
-    import os
-
     cwd = os.getcwd()
     os.chdir(root)  # collect reads the relative paths, as the pipeline does from its working directory
     try:
