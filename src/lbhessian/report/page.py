@@ -71,7 +71,8 @@ def verdicts_view(claims: dict, df: pd.DataFrame) -> str:
     for key, c in cl.items():
         mine = [k for k in checks if str(k.get("claim")) == str(key)]
         lines = "<br>".join(
-            f"{esc(k.get('check'))} {esc(k.get('experiment') or '')}: {esc(show(k.get('effect'), k.get('unit')))} "
+            f"{esc(k.get('check'))} {esc(k.get('experiment') or '')}, {esc(k.get('statistic') or 'effect')}: "
+            f"{esc(show(k.get('effect'), k.get('unit')))} "
             f"{esc(interval(k))} {writer.badge(k.get('verdict', '?'))} ({_check_links(k)})"
             for k in mine
         )
