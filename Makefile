@@ -1,4 +1,5 @@
 # Two commands on a fresh machine: `make run` (set up + default pipeline), `make test` (set up + all tests).
+# `make check` (lint + unit tests, a few minutes) is the fast tier while you work.
 SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ CORES ?= all
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run paper report test lint format bench clean
+.PHONY: setup run paper report test check lint format bench clean
 
 $(STAMP): envs/requirements.txt envs/requirements-dev.txt envs/requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,9 +23,8 @@ $(STAMP): envs/requirements.txt envs/requirements-dev.txt envs/requirements-node
 
 setup: $(STAMP)
 
-run: setup  ## the default pipeline (params.yaml) and its report
+run: setup  ## the default pipeline (params.yaml) and its report, results/report.html (made by rule page)
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete
-	$(BIN)/snakemake --cores 1 --report results/report.html
 
 paper: setup  ## the paper's configuration on this machine (see README for SLURM)
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile config/paper.yaml
@@ -32,7 +32,11 @@ paper: setup  ## the paper's configuration on this machine (see README for SLURM
 test: setup  ## every test: unit, Snakemake, DVC and SLURM integration
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
+check: lint  ## the fast tier: lint, import contracts and unit tests (no Snakemake/DVC/SLURM runs)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
 lint: setup
+	$(BIN)/lint-imports
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/snakefmt --check Snakefile workflow

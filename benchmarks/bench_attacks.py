@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from lbhessian import attacks
-from lbhessian.steps import attack as robustness
 from lbhessian.core.data import Split
 from lbhessian.core.models import build_model
+from lbhessian.steps import attack as robustness
 
 TARGET = 2.5
 SHAPES = {"M1": [1, 28, 28], "M2": [1, 28, 28]}  # everything else is a CIFAR net

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lbhessian.curvature import WeightHessian, lanczos, power_iteration
 from lbhessian.core.models import build_model
+from lbhessian.curvature import WeightHessian, lanczos, power_iteration
 
 MNIST_INFO = {"name": "mnist5k", "classes": 10, "shape": [1, 28, 28], "mean": [0.1307], "std": [0.3081]}
 

@@ -10,13 +10,14 @@ step). Target: ratio >= 0.9 at batch 128 and 2048 on the CPU.
 import argparse
 import copy
 import time
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
 from lbhessian.core.data import load_prepared, prepare
 from lbhessian.core.models import build_model
-from lbhessian.steps.train import run_epoch, scaled_lr
+from lbhessian.training import run_epoch, scaled_lr
 
 
 def bare_epoch(model, opt, x_u8, y, batch_size, generator):
@@ -56,7 +57,7 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    train, _, info = load_prepared(prepare("mnist5k", args.data_root))
+    train, _, info = load_prepared(prepare("mnist5k", Path(args.data_root) / "prepared" / "mnist5k.pt"))
     train = train.subset(2048 if args.quick else 4000).to(device)
     repeats = 2 if args.quick else 3
     run = {"base_batch_size": 128, "optimizer": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0},

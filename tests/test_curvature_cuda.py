@@ -7,9 +7,9 @@ import torch
 from test_curvature_operators import assert_same_state, explicit_weight_hessian, state, tiny_data, tiny_net
 from test_inputs import relu_bn_net, small_split
 
-from lbhessian.steps import inputs, spectrum
-from lbhessian.curvature import InputHessian, WeightHessian, lanczos, power_iteration
 from lbhessian.core.data import Split
+from lbhessian.curvature import InputHessian, WeightHessian, lanczos, power_iteration
+from lbhessian.steps import inputs, spectrum
 
 pytestmark = [
     pytest.mark.cuda,

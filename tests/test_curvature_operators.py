@@ -3,61 +3,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call
 
-from lbhessian.curvature import InputHessian, WeightHessian, exact_input_hessian, frozen
 from lbhessian.core.errors import LbhError
-
-
-def tiny_net(bn: bool, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    layers = [nn.Conv2d(1, 2, 3), nn.Tanh()]
-    if bn:
-        layers.append(nn.BatchNorm2d(2))
-    layers += [nn.Flatten(), nn.Linear(2 * 4 * 4, 5)]
-    net = nn.Sequential(*layers).double()
-    if bn:  # non-trivial running statistics, then leave the net in train mode
-        with torch.no_grad():
-            for _ in range(3):
-                net(torch.rand(16, 1, 6, 6, dtype=torch.float64) * 2)
-    return net
-
-
-def tiny_data(n: int = 30, seed: int = 1):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 1, 6, 6, generator=g, dtype=torch.float64), torch.randint(0, 5, (n,), generator=g)
-
-
-def explicit_weight_hessian(net, x, y):
-    """Independent reference: the Hessian of the mean eval-mode loss over a flat parameter vector."""
-    names = [n for n, _ in net.named_parameters()]
-    shapes = [p.shape for _, p in net.named_parameters()]
-    flat = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
-    sizes = [s.numel() for s in shapes]
-
-    def f(theta):
-        parts = dict(
-            zip(names, [t.view(s) for t, s in zip(torch.split(theta, sizes), shapes, strict=False)], strict=False)
-        )
-        return F.cross_entropy(functional_call(net, parts, (x,)), y)
-
-    training = net.training
-    net.eval()
-    h = torch.autograd.functional.hessian(f, flat)
-    net.train(training)
-    return h
-
-
-def state(net):
-    return [m.training for m in net.modules()], {k: v.clone() for k, v in net.state_dict().items()}
-
-
-def assert_same_state(net, before):
-    flags, sd = before
-    assert [m.training for m in net.modules()] == flags
-    for k, v in net.state_dict().items():
-        assert torch.equal(v, sd[k]), k
+from lbhessian.curvature import InputHessian, WeightHessian, exact_input_hessian, frozen
+from testing_helpers import assert_same_state, explicit_weight_hessian, state, tiny_data, tiny_net
 
 
 @pytest.mark.parametrize("bn", [False, True])

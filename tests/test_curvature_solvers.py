@@ -4,6 +4,7 @@ import pytest
 import torch
 from test_curvature_operators import explicit_weight_hessian, tiny_data, tiny_net
 
+from lbhessian.core.errors import LbhError
 from lbhessian.curvature import (
     DenseOperator,
     InputHessian,
@@ -15,7 +16,6 @@ from lbhessian.curvature import (
     power_iteration,
     slq_density,
 )
-from lbhessian.core.errors import LbhError
 
 
 def sym_with_spectrum(eigs: torch.Tensor, seed: int) -> torch.Tensor:

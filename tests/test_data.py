@@ -24,7 +24,7 @@ def test_mnist5k_prepared_shapes_dtypes_and_labels(mnist5k):
 
 
 def test_digits_split(tmp_path):
-    train, test, info = load_prepared(prepare("digits", tmp_path))
+    train, test, info = load_prepared(prepare("digits", tmp_path / "digits.pt"))
     assert len(train) + len(test) == 1797 and info["shape"] == [1, 8, 8]
     assert int(train.x.max()) == 255
 
@@ -47,7 +47,7 @@ def test_local_idx_directory(tmp_path):
     src = tmp_path / "fmnist"
     src.mkdir()
     _fake_idx_dir(src)
-    train, test, info = load_prepared(prepare("fashion_mnist", tmp_path / "data", {"fashion_mnist": str(src)}))
+    train, test, info = load_prepared(prepare("fashion_mnist", tmp_path / "fm.pt", str(src)))
     assert train.x.shape == (60, 1, 28, 28) and len(test) == 20
     assert torch.equal(train.y, torch.arange(60) % 10)
     assert torch.equal(train.x[3, 0], torch.from_numpy(read_idx(src / "train-images-idx3-ubyte.gz")[3]))
@@ -60,26 +60,26 @@ def test_truncated_idx_file_names_the_file(tmp_path):
     raw = gzip.decompress((src / "train-images-idx3-ubyte.gz").read_bytes())
     (src / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(raw[: len(raw) // 2]))
     with pytest.raises(LbhError, match="train-images-idx3-ubyte.gz: not a valid idx file"):
-        prepare("mnist", tmp_path / "data", {"mnist": str(src)})
+        prepare("mnist", tmp_path / "mnist.pt", str(src))
 
 
 def test_missing_local_dir_and_unknown_dataset(tmp_path):
     with pytest.raises(LbhError, match=r"data.local_dirs.mnist: .* is not a directory"):
-        prepare("mnist", tmp_path, {"mnist": str(tmp_path / "absent")})
+        prepare("mnist", tmp_path / "mnist.pt", str(tmp_path / "absent"))
     with pytest.raises(LbhError, match="dataset 'imagenet' is unknown; known: cifar10"):
-        prepare("imagenet", tmp_path)
+        prepare("imagenet", tmp_path / "x.pt")
 
 
 def test_download_without_network_is_one_clear_line(tmp_path):
     # No network here: the real torchvision download code runs and fails; the error says what to do.
     with pytest.raises(LbhError) as err:
-        prepare("mnist", tmp_path)
+        prepare("mnist", tmp_path / "mnist.pt", download_root=tmp_path)
     msg = str(err.value)
     assert "dataset mnist" in msg and "data.local_dirs.mnist" in msg and "\n" not in msg
 
 
 def test_corrupt_or_truncated_prepared_file(tmp_path):
-    path = prepare("digits", tmp_path)
+    path = prepare("digits", tmp_path / "digits.pt")
     blob = path.read_bytes()
     path.write_bytes(blob[: len(blob) // 3])
     with pytest.raises(LbhError, match=r"digits.pt: not a readable prepared dataset"):

@@ -5,34 +5,22 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from test_curvature_operators import assert_same_state, state
-from test_spectrum import MNIST_INFO, mnist_like
 from torch import nn
 
-from lbhessian.steps import inputs
-from lbhessian.curvature import exact_input_hessian
-from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
-
-
-def relu_bn_net(classes=4):
-    """ReLU + max-pool + BatchNorm (eval: affine): piecewise linear in the image."""
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv2d(1, 3, 3), nn.ReLU(), nn.BatchNorm2d(3), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, classes),
-    )  # fmt: skip
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.rand(32, 1, 6, 6))
-    return net
-
-
-def small_split(n, seed, classes=4):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 256, (n, 1, 6, 6), generator=g, dtype=torch.uint8)
-    return Split(x, torch.randint(0, classes, (n,), generator=g))
+from lbhessian.curvature import exact_input_hessian
+from lbhessian.steps import inputs
+from testing_helpers import (
+    MNIST_INFO,
+    assert_same_state,
+    mnist_like,
+    relu_bn_net,
+    section,
+    small_split,
+    smoke_config,
+    state,
+)
 
 
 def test_rank_of_a_saturated_softmax_counts_only_resolvable_eigenvalues():
@@ -91,7 +79,7 @@ def test_measure_layout_and_values():
     net = relu_bn_net()
     train, test = small_split(40, 3), small_split(25, 4)
     before = state(net)
-    out = inputs.measure(net, train, test, {"samples": 30, "iters": 36, "exact_images": 2}, "cpu")
+    out = inputs.measure(net, train, test, section("inputs", samples=30, iters=36, exact_images=2), "cpu")
     assert_same_state(net, before)
     json.dumps(out)
     assert out["train"]["samples"] == 30 and out["test"]["samples"] == 25
@@ -111,5 +99,5 @@ def test_measure_layout_and_values():
     ex = out["exact"]
     assert [e["index"] for e in ex] == [0, 1] and all(e["split"] == "test" and e["classes"] == 4 for e in ex)
     assert all(e["rank"] <= 3 for e in ex)
-    with pytest.raises(LbhError, match="inputs.iters"):
-        inputs.measure(net, train, test, {"iters": 0}, "cpu")
+    with pytest.raises(LbhError, match="inputs.iters: 0 is less than the minimum of 1"):
+        smoke_config(inputs={"iters": 0})

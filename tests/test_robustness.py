@@ -9,21 +9,23 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from lbhessian.steps import attack as robustness
 from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
-from testing_helpers import fit_sgd
+from lbhessian.core.results import eps_key
+from lbhessian.steps import attack as robustness
+from testing_helpers import fit_sgd, section, smoke_config
 
 ROOT = Path(__file__).resolve().parents[1]
-CFG = {
-    "samples": 300,
-    "splits": ["train", "test"],
-    "fgsm_linf": [0.0, 0.05, 0.1, 0.3],
-    "fgsm_l2": [0, 1.0],
-    "pgd": {"eps": [0.1], "steps": 10, "step_size": 0.025, "random_start": True},
-    "headline_eps": 0.1,
-    "batch_size": 128,
-}
+CFG = section(
+    "attack",
+    samples=300,
+    splits=["train", "test"],
+    fgsm_linf=[0.0, 0.05, 0.1, 0.3],
+    fgsm_l2=[0, 1.0],
+    pgd={"eps": [0.1], "steps": 10, "step_size": 0.025, "random_start": True},
+    headline_eps=0.1,
+    batch_size=128,
+)
 
 
 def digit_splits():
@@ -98,14 +100,14 @@ def test_evaluate_restores_train_mode(trained):
     model, train, test = trained
     model.train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    robustness.evaluate(model, train, test, dict(CFG, samples=50, pgd={}), "cpu")
+    robustness.evaluate(model, train, test, dict(CFG, samples=50, pgd=section("attack")["pgd"]), "cpu")
     assert model.training
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     model.eval()
 
 
 def test_eps_keys():
-    assert [robustness.eps_key(e) for e in (0.05, 0.1, 1.0, 2, 8 / 255, 0)] == [
+    assert [eps_key(e) for e in (0.05, 0.1, 1.0, 2, 8 / 255, 0)] == [
         "0.05",
         "0.1",
         "1",
@@ -123,14 +125,15 @@ def test_eps_keys():
         ({"fgsm_linf": [0.1, 0.10]}, "attack.fgsm_linf"),
         ({"fgsm_l2": [-1]}, "attack.fgsm_l2"),
         ({"headline_eps": 0.2}, "attack.headline_eps"),
-        ({"pgd": {"eps": [0.1], "step_size": 0.01}}, "attack.pgd.steps"),
+        ({"pgd": {"eps": [0.1], "steps": 0}}, "attack.pgd.steps"),
         ({"batch_size": 0}, "attack.batch_size"),
     ],
 )
-def test_bad_config_raises_lbherror(trained, change, words):
-    model, train, test = trained
+def test_bad_config_raises_lbherror(change, words):
+    """The config schema and its cross-checks (distinct eps, headline eps in the grid) reject bad attack settings
+    before any step runs."""
     with pytest.raises(LbhError) as err:
-        robustness.evaluate(model, train, test, dict(CFG, **change), "cpu")
+        smoke_config(attack=dict(CFG, **change))
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
@@ -153,7 +156,7 @@ def test_robust_training_raises_fgsm_accuracy(tmp_path):
     from lbhessian.core.checkpoint import load_checkpoint
     from lbhessian.steps.train import train_run
 
-    train, test, info = data.load_prepared(data.prepare("digits", tmp_path / "data"))
+    train, test, info = data.load_prepared(data.prepare("digits", tmp_path / "digits.pt"))
     train = train.subset(600)
     cfg = yaml.safe_load((ROOT / "params.yaml").read_text())
     cfg["train"].update(
@@ -167,7 +170,8 @@ def test_robust_training_raises_fgsm_accuracy(tmp_path):
         robust=[{"name": "fgsm", "attack": "fgsm", "norm": "linf", "eps": [0.1], "fraction": 0.5}],
     )
     cfg["runtime"] = {"device": "cpu", "threads": 1, "deterministic": True}
-    attack_cfg = {"samples": None, "splits": ["test"], "fgsm_linf": [0.1], "fgsm_l2": [], "pgd": {}}
+    config.validate(cfg)
+    attack_cfg = section("attack", samples=None, splits=["test"], fgsm_linf=[0.1], fgsm_l2=[], headline_eps=None)
     acc = {}
     for mode in ("clean", "fgsm"):
         run = config.run_config(cfg, dataset="digits", model="M2", mode=mode, batch_size=32, seed=0)

@@ -6,24 +6,22 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from test_curvature_operators import assert_same_state, explicit_weight_hessian, state, tiny_net
 
-from lbhessian.steps import spectrum
-from lbhessian.curvature import WeightHessian, lanczos, power_iteration
 from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
-
-MNIST_INFO = {"classes": 10, "shape": [1, 28, 28], "mean": [0.1307], "std": [0.3081]}
-
-
-def mnist_like(n: int, seed: int = 0):
-    """Ten noisy class prototypes: learnable in a few steps, uint8 like prepared data."""
-    g = torch.Generator().manual_seed(seed)
-    proto = torch.rand(10, 1, 28, 28, generator=torch.Generator().manual_seed(99))
-    y = torch.randint(0, 10, (n,), generator=g)
-    x = (0.7 * proto[y] + 0.3 * torch.rand(n, 1, 28, 28, generator=g)).clamp(0, 1)
-    return Split((x * 255).round().to(torch.uint8), y)
+from lbhessian.curvature import WeightHessian, lanczos, power_iteration, track
+from lbhessian.steps import spectrum
+from testing_helpers import (
+    MNIST_INFO,
+    assert_same_state,
+    explicit_weight_hessian,
+    mnist_like,
+    section,
+    smoke_config,
+    state,
+    tiny_net,
+)
 
 
 def trained_lenet(tmp_path, n=128):
@@ -64,20 +62,23 @@ def tiny_split(n, seed):
     )
 
 
-CFG = {
-    "top_k": 3,
-    "method": "lanczos",
-    "check_power": True,
-    "tol": 1e-6,
-    "max_iter": 200,
-    "samples": 40,
-    "splits": ["train", "test"],
-    "dtype": "float64",
-    "chunk_size": 16,
-    "trace_samples": 4,
-    "density": True,
-    "landscape": {"radius": 0.02, "points_1d": 5, "points_2d": 3},
-}
+CFG = section(
+    "spectrum",
+    **{
+        "top_k": 3,
+        "method": "lanczos",
+        "check_power": True,
+        "tol": 1e-6,
+        "max_iter": 200,
+        "samples": 40,
+        "splits": ["train", "test"],
+        "dtype": "float64",
+        "chunk_size": 16,
+        "trace_samples": 4,
+        "density": True,
+        "landscape": {"radius": 0.02, "points_1d": 5, "points_2d": 3},
+    },
+)
 
 
 def test_measure_layout_and_values():
@@ -162,7 +163,7 @@ def test_track_matches_lanczos_and_keeps_state_and_rng():
     before = state(net)
     torch.manual_seed(7)
     rng = torch.get_rng_state()
-    out = spectrum.track(net, train, {"every": 1, "samples": 50, "iters": 200}, "cpu")
+    out = track(net, *train.tensors(50), iters=200)
     assert torch.equal(torch.get_rng_state(), rng)
     assert_same_state(net, before)
     assert all(p.grad is None for p in net.parameters())
@@ -172,8 +173,8 @@ def test_track_matches_lanczos_and_keeps_state_and_rng():
 
 
 def test_bad_config():
-    net = tiny_net(False).float()
-    with pytest.raises(LbhError, match="spectrum.method"):
-        spectrum.measure(net, tiny_split(10, 1), tiny_split(10, 2), {"method": "qr"}, "cpu")
-    with pytest.raises(LbhError, match="unknown keys"):
-        spectrum.measure(net, tiny_split(10, 1), tiny_split(10, 2), {"topk": 3}, "cpu")
+    """The schema, not the step, rejects bad spectrum settings (steps get a validated config)."""
+    with pytest.raises(LbhError, match="spectrum.method: 'qr' is not one of lanczos, power"):
+        smoke_config(spectrum={"method": "qr"})
+    with pytest.raises(LbhError, match=r"spectrum: unknown key\(s\) \('topk' was unexpected\)"):
+        smoke_config(spectrum={"topk": 3})

@@ -9,7 +9,8 @@ from lbhessian.core.checkpoint import load_checkpoint, save_checkpoint
 from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
-from lbhessian.steps.train import read_history, scaled_lr, train_run, train_step
+from lbhessian.steps.train import read_history, train_run
+from lbhessian.training import scaled_lr, train_step
 
 
 def small_run(**train):

@@ -53,6 +53,11 @@ def _parser():
     )  # fmt: skip
     verb("claims", "a verdict for each claim of the paper from summary.csv", ("--summary", one), ("--out", one),
          ("--markdown", one), ("--html", one))  # fmt: skip
+    verb(
+        "page", "the report page (one self-contained HTML file) from summary.csv, claims.json and the figures",
+        ("--summary", one), ("--claims", one), ("--experiment", many), ("--kind", many), ("--png", many),
+        ("--caption", many), ("--out", one),
+    )  # fmt: skip
     return p
 
 

@@ -101,9 +101,12 @@ def test_cpu_runs_are_reproducible(smoke_run, tmp_path):
     # The same command twice on the CPU gives the same numbers: retrain one run by hand and compare.
     workdir, _ = smoke_run
     d = workdir / "results" / "runs" / "mnist5k" / "M1" / "clean" / "bs128" / "seed0"
+    again = tmp_path / "again"
+    files = [f"--{k}={again / name}" for k, name in (("checkpoint", "checkpoint.pt"), ("history", "history.csv"),
+                                                     ("metrics", "metrics.json"), ("resume", "resume.pt"))]  # fmt: skip
     subprocess.run(
-        [sys.executable, "-m", "lbhessian", "train", "--config", str(SMOKE), "--dataset", "mnist5k", "--model", "M1",
-         "--mode", "clean", "--batch", "128", "--seed", "0", "--out", str(tmp_path / "again")],
+        [sys.executable, "-m", "lbhessian", "train", "--config", str(SMOKE), "--data", "data/prepared/mnist5k.pt",
+         "--dataset", "mnist5k", "--model", "M1", "--mode", "clean", "--batch", "128", "--seed", "0", *files],
         cwd=workdir, check=True, capture_output=True,
     )  # fmt: skip
     a = load_checkpoint(d / "checkpoint.pt")[0].state_dict()

@@ -58,7 +58,7 @@ wildcard_constraints:
 
 def run_targets(name):
     """Paths of file `name` in every run directory of the grid, in the grid's order."""
-    return [RUN_DIR.format(**r) + f"/{name}" for r in RUNS]
+    return [os.path.join(RUN_DIR.format(**r), name) for r in RUNS]
 
 
 def run_spec(wildcards):

@@ -53,6 +53,7 @@ REPORT_TARGETS = [
     f"{RESULTS}/claims.json",
     f"{RESULTS}/claims.md",
     f"{RESULTS}/claims.html",
+    f"{RESULTS}/report.html",
 ]
 
 
@@ -174,3 +175,33 @@ rule claims:
     shell:
         "python -m lbhessian claims --config {input.config} --summary {input.summary} --out {output.json}"
         " --markdown {output.md} --html {output.html} > {log} 2>&1"
+
+
+# The report a researcher reads: one self-contained page (figures embedded, captions under them, no script).
+# `snakemake --report` still makes Snakemake's own report from the files flagged above.
+rule page:
+    input:
+        config=CONFIG_FILE,
+        summary=f"{RESULTS}/summary.csv",
+        claims=f"{RESULTS}/claims.json",
+        png=[f"{RESULTS}/figures/{exp}/{kind}.png" for exp in REPORT_EXPERIMENTS for kind in FIGURE_KINDS],
+        captions=[str(CAPTIONS / f"fig_{kind}.rst") for kind in FIGURE_KINDS],
+    output:
+        html=f"{RESULTS}/report.html",
+    log:
+        f"{RESULTS}/logs/report/page.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/page.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        experiments=REPORT_EXPERIMENTS,
+        kinds=FIGURE_KINDS,
+    shell:
+        "python -m lbhessian page --config {input.config} --summary {input.summary} --claims {input.claims}"
+        " --experiment {params.experiments} --kind {params.kinds} --png {input.png} --caption {input.captions}"
+        " --out {output.html} > {log} 2>&1"

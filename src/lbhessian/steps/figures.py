@@ -16,7 +16,7 @@ def main(config, summary, experiment, kind, png, pdf):
         raise LbhError(f"figures: {len(experiment)} experiments x {n} kinds, but {len(png)} PNG, {len(pdf)} PDF files")
     settings = {
         "headline_eps": cfg["attack"]["headline_eps"],
-        "claims": cfg["report"]["claims"],
+        "claims": cfg["report"].get("claims", {}),  # thresholds (input_psd_tol for the tolerance band)
         "config": cfg,
         "path": str(config),
     }

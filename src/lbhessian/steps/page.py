@@ -1,0 +1,23 @@
+"""The ``page`` step: the report page results/report.html (one self-contained file) from summary.csv,
+claims.json, the figures' PNGs and the captions of workflow/report."""
+
+import sys
+from pathlib import Path
+
+from lbhessian.core.config import load
+from lbhessian.core.errors import LbhError
+from lbhessian.core.io import read_json, write_text
+from lbhessian.report.page import build
+from lbhessian.report.summary import read_summary
+
+
+def main(config, summary, claims, experiment, kind, png, caption, out):
+    """``png`` lists one file per (experiment, kind), experiment-major; ``caption`` one file per kind."""
+    cfg = load(config)
+    n = len(kind)
+    if not (len(png) == n * len(experiment) and len(caption) == n):
+        raise LbhError(f"page: {len(experiment)} experiments x {n} kinds, but {len(png)} PNG, {len(caption)} captions")
+    pngs = {e: dict(zip(kind, png[i * n : (i + 1) * n], strict=True)) for i, e in enumerate(experiment)}
+    captions = {k: Path(c).read_text(encoding="utf-8") for k, c in zip(kind, caption, strict=True)}
+    write_text(out, build(read_summary(summary), read_json(claims), cfg, str(config), pngs, captions))
+    print(f"{out}: report page", file=sys.stderr)
