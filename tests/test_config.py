@@ -52,12 +52,12 @@ def test_broken_yaml_and_missing_file(tmp_path):
 
 def test_grid_and_run_config(cfg):
     runs = config.runs(cfg)
-    # 3 batch sizes x 2 seeds clean, plus the robust mode at its 2 batch sizes x 2 seeds.
-    assert len(runs) == 3 * 2 + 2 * 2
-    assert {r["mode"] for r in runs} == {"clean", "fgsm"}
-    assert {r["batch"] for r in runs if r["mode"] == "fgsm"} == {"32", "1024"}
-    run = config.run_config(cfg, "mnist5k", "M1", "fgsm", "1024", "1")
-    assert run["batch_size"] == 1024 and run["seed"] == 1 and run["robust"]["eps"] == [0.1]
+    # params.yaml: 3 batch sizes x 3 seeds clean, plus two robust modes at batch 16 x 3 seeds.
+    assert len(runs) == 3 * 3 + 2 * 3
+    assert {r["mode"] for r in runs} == {"clean", "fgsm05", "fgsm10"}
+    assert {r["batch"] for r in runs if r["mode"] != "clean"} == {"16"}
+    run = config.run_config(cfg, "mnist5k", "M1", "fgsm10", "16", "1")
+    assert run["batch_size"] == 16 and run["seed"] == 1 and run["robust"]["eps"] == [0.1]
     assert run["optimizer"]["lr"] == cfg["train"]["optimizer"]["lr"]
     with pytest.raises(LbhError, match="neither 'clean' nor a train.robust name"):
         config.run_config(cfg, "mnist5k", "M1", "pgd9", "32", 0)
