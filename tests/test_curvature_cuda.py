@@ -48,10 +48,10 @@ def test_input_hessian_rank_and_steps_on_gpu():
     op = InputHessian(net, xs.x_float().to(GPU), xs.y.to(GPU), dtype="float64")
     assert lanczos(op, 1, tol=1e-6, max_iter=36).converged.all()
     out = inputs.measure(
-        net, small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1}, GPU
+        net, small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1, "chunk": 1024}, GPU
     )
     cpu = inputs.measure(
-        relu_bn_net(), small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1}, "cpu"
+        relu_bn_net(), small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1, "chunk": 1024}, "cpu"
     )
     assert out["train"]["lambda1_mean"] == pytest.approx(cpu["train"]["lambda1_mean"], rel=1e-3)
     assert_same_state(net, before)

@@ -91,7 +91,7 @@ def test_measure_layout_and_values():
     net = relu_bn_net()
     train, test = small_split(40, 3), small_split(25, 4)
     before = state(net)
-    out = inputs.measure(net, train, test, {"samples": 30, "iters": 36, "exact_images": 2}, "cpu")
+    out = inputs.measure(net, train, test, {"samples": 30, "iters": 36, "exact_images": 2, "chunk": 1024}, "cpu")
     assert_same_state(net, before)
     json.dumps(out)
     assert out["train"]["samples"] == 30 and out["test"]["samples"] == 25

@@ -74,6 +74,7 @@ CFG = {
     "splits": ["train", "test"],
     "dtype": "float64",
     "chunk_size": 16,
+    "vector_batch": 1,
     "trace_samples": 4,
     "density": True,
     "landscape": {"radius": 0.02, "points_1d": 5, "points_2d": 3},

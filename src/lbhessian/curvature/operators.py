@@ -24,7 +24,7 @@ from lbhessian.curvature.base import (
     select_parameters,
     sum_cross_entropy,
 )
-from lbhessian.curvature.memory import MAX_CHUNK, budget_bytes, items_within, saved_bytes
+from lbhessian.curvature.memory import MAX_CHUNK, budget_bytes, check_fits, saved_bytes
 
 
 class WeightHessian(Operator):
@@ -76,24 +76,29 @@ class WeightHessian(Operator):
         self._graphs: list[tuple[torch.Tensor, ...]] | None = None
         self._loss_grad: tuple[float, torch.Tensor] | None = None
 
-        budget = budget_bytes(self.device, memory_fraction)
-        per_sample = self._bytes_per_sample()
-        self.bytes_per_sample = per_sample
+        self.bytes_per_sample = self._bytes_per_sample()
         if chunk_size is None:
-            chunk_size = items_within(budget, per_sample, min(self.n, MAX_CHUNK.get(self.device.type, 256)))
+            # The device's fixed default, never free memory: chunks set the order of sums (memory.py).
+            chunk_size = min(self.n, MAX_CHUNK.get(self.device.type, 256))
             # Even chunks (300 samples at most 256 a chunk: 150 + 150, not 256 + 44).
             chunk_size = -(-self.n // -(-self.n // chunk_size))
         self.chunk_size = min(chunk_size, self.n)
-        self.cache = bool(cache) if cache != "auto" else per_sample * self.n <= budget
+        check_fits("spectrum.chunk_size", self.chunk_size, self.bytes_per_sample, self.device)
+        # Cached or rebuilt graphs give bit-identical products (same chunks, same order): memory may choose.
+        budget = budget_bytes(self.device, memory_fraction)
+        self.cache = bool(cache) if cache != "auto" else self.bytes_per_sample * self.n <= budget
+        self.vector_batch = 1  # products per pass in matmat (is_grads_batched); >1 changes the last bits
 
     # -- helpers
     def _chunks(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for i in range(0, self.n, self.chunk_size):
             yield self.x[i : i + self.chunk_size], self.y[i : i + self.chunk_size]
 
-    def _grad_graph(self, xc: torch.Tensor, yc: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    def _grad_graph(
+        self, xc: torch.Tensor, yc: torch.Tensor, create_graph: bool = True
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         loss = self.loss_fn(self.model(xc), yc) / self.n
-        grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
+        grads = torch.autograd.grad(loss, self.params, create_graph=create_graph, allow_unused=True)
         grads = tuple(torch.zeros_like(p) if g is None else g for g, p in zip(grads, self.params, strict=True))
         return loss, grads
 
@@ -114,47 +119,57 @@ class WeightHessian(Operator):
         return [t.view(s) for t, s in zip(torch.split(v, self.numels), self.shapes, strict=True)]
 
     def _hvp_from(self, grads: tuple[torch.Tensor, ...], vs: list[torch.Tensor], retain: bool) -> list[torch.Tensor]:
+        """H v for one chunk; with ``vs`` of shape (k, *p.shape) and k > 1, k products in one batched pass."""
         # Parameters whose gradient is constant (no second-order path) contribute zero rows.
         pairs = [(i, g) for i, g in enumerate(grads) if g.requires_grad]
-        out = [torch.zeros_like(p) for p in self.params]
+        out = [torch.zeros_like(v) for v in vs]
         if not pairs:
             return out
+        batched = vs[0].dim() > self.params[0].dim()
         hv = torch.autograd.grad(
             [g for _, g in pairs],
             self.params,
             grad_outputs=[vs[i] for i, _ in pairs],
             retain_graph=retain,
             allow_unused=True,
+            is_grads_batched=batched,
         )
         return [o if h is None else h for o, h in zip(out, hv, strict=True)]
 
-    def _build_cache(self) -> None:
-        # One summed first-order graph over all chunks: each product is then a single backward call.
-        total, loss = None, 0.0
-        for xc, yc in self._chunks():
-            lc, gc = self._grad_graph(xc, yc)
-            loss += float(lc.detach())
-            total = gc if total is None else tuple(a + b for a, b in zip(total, gc, strict=True))
-        self._graphs = [total]
-        self._loss_grad = (loss, self.flatten([g.detach() for g in total]))
+    def _graph_per_chunk(self) -> Iterator[tuple[tuple[torch.Tensor, ...], bool]]:
+        # The cached graphs, or each chunk's graph built afresh; identical ops in the same order either way.
+        if self.cache:
+            if self._graphs is None:
+                self.loss_and_gradient()
+            yield from ((gc, True) for gc in self._graphs)
+        else:
+            for xc, yc in self._chunks():
+                yield self._grad_graph(xc, yc)[1], False
+
+    def _apply(self, vs: list[torch.Tensor]) -> torch.Tensor:
+        acc = None
+        for gc, retain in self._graph_per_chunk():
+            hv = self._hvp_from(gc, vs, retain=retain)
+            acc = hv if acc is None else [a + h for a, h in zip(acc, hv, strict=True)]
+        return acc
 
     # -- public
     def loss_and_gradient(self) -> tuple[float, torch.Tensor]:
-        """Mean loss and its full gradient (flat, ``(size,)``) over all samples, in eval mode."""
-        if self._loss_grad is None:
+        """Mean loss and its full gradient (flat, ``(size,)``) over all samples, in eval mode.
+
+        With ``cache`` the chunks' first-order graphs are kept for every later product."""
+        if self._loss_grad is None or (self.cache and self._graphs is None):
+            loss, grad, graphs = 0.0, None, []
             with frozen(self.model):
-                if self.cache:
-                    self._build_cache()
-                else:
-                    loss, grad = 0.0, torch.zeros(self.size, dtype=self.dtype, device=self.device)
-                    for xc, yc in self._chunks():
-                        lc = self.loss_fn(self.model(xc), yc) / self.n
-                        gs = torch.autograd.grad(lc, self.params, allow_unused=True)
-                        grad += self.flatten(
-                            [torch.zeros_like(p) if g is None else g for g, p in zip(gs, self.params, strict=True)]
-                        )
-                        loss += float(lc.detach())
-                    self._loss_grad = (loss, grad)
+                for xc, yc in self._chunks():
+                    lc, gc = self._grad_graph(xc, yc, create_graph=self.cache)
+                    loss += float(lc.detach())
+                    flat = self.flatten([g.detach() for g in gc])
+                    grad = flat if grad is None else grad + flat
+                    if self.cache:
+                        graphs.append(gc)
+            self._loss_grad = (loss, grad)
+            self._graphs = graphs if self.cache else None
         return self._loss_grad
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
@@ -162,22 +177,33 @@ class WeightHessian(Operator):
         self.matvecs += 1
         out = torch.empty_like(v)
         with frozen(self.model):
-            if self.cache and self._graphs is None:
-                self._build_cache()
             for r in range(v.shape[0]):
-                vs = self.unflatten(v[r])
-                acc = None
-                if self.cache:
-                    for gc in self._graphs:
-                        hv = self._hvp_from(gc, vs, retain=True)
-                        acc = hv if acc is None else [a + h for a, h in zip(acc, hv, strict=True)]
-                else:
-                    for xc, yc in self._chunks():
-                        _, gc = self._grad_graph(xc, yc)
-                        hv = self._hvp_from(gc, vs, retain=False)
-                        acc = hv if acc is None else [a + h for a, h in zip(acc, hv, strict=True)]
-                out[r] = self.flatten(acc)
+                out[r] = self.flatten(self._apply(self.unflatten(v[r])))
         return out
+
+    def matmat(self, v: torch.Tensor) -> torch.Tensor:
+        """H V for the rows of ``v`` (k, size): ``vector_batch`` rows per backward pass (is_grads_batched).
+
+        Each chunk's graph serves all rows of a pass. Counts k products. Ops without a batching rule fall
+        back to one row at a time."""
+        if v.dim() != 2 or v.shape[1] != self.size:
+            raise LbhError(f"matmat: expected vectors of shape (k, {self.size}), got {tuple(v.shape)}")
+        v = v.to(dtype=self.dtype, device=self.device)
+        self.matvecs += len(v)
+        outs = []
+        with frozen(self.model):
+            for i in range(0, len(v), self.vector_batch):
+                block = v[i : i + self.vector_batch]
+                if len(block) == 1:
+                    outs.append(self.flatten(self._apply(self.unflatten(block[0]))).unsqueeze(0))
+                    continue
+                vs = [t.reshape(len(block), *s) for t, s in zip(torch.split(block, self.numels, 1), self.shapes)]
+                try:
+                    hv = self._apply(vs)
+                except RuntimeError:  # no batching rule for some op: one row at a time
+                    hv = [torch.stack(h) for h in zip(*(self._apply([t[j] for t in vs]) for j in range(len(block))))]
+                outs.append(torch.cat([h.reshape(len(block), -1) for h in hv], dim=1))
+        return torch.cat(outs)
 
     def release(self) -> None:
         """Drop cached graphs (frees their memory)."""
@@ -242,17 +268,19 @@ class InputHessian(Operator):
         return hv.reshape(self.batch, -1)
 
 
-# Images per batched input-Hessian solve: beyond this the batched Lanczos gains nothing.
+# Default images per batched input-Hessian solve: beyond this the batched Lanczos gains nothing.
 MAX_IMAGES = 1024
 
 
-def input_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor, basis_vectors: int) -> int:
-    """Images per batched solve: graph bytes (probed on a few images) plus ``basis_vectors`` Lanczos vectors
-    per image, within a share of free memory."""
+def input_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor, basis_vectors: int, chunk: int | None = None) -> int:
+    """Images per batched solve: ``chunk`` from the config (default ``MAX_IMAGES``), never from free memory
+    (batch shapes can change kernels and thus the last bits); stops with one line when it cannot fit."""
+    chunk = MAX_IMAGES if chunk is None else chunk
     probe = min(4, len(x))
     graph = saved_bytes(lambda: InputHessian(model, x[:probe], y[:probe])) / probe
     basis = basis_vectors * x[0].numel() * x.element_size()
-    return items_within(budget_bytes(model_device(model)), graph + basis, MAX_IMAGES)
+    check_fits("inputs.chunk", min(chunk, len(x)), graph + basis, model_device(model))
+    return chunk
 
 
 def exact_input_hessian(
