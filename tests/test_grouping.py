@@ -56,7 +56,6 @@ def test_local_profile_packs_small_models_on_one_gpu(tmp_path):
     text = dry_run(tmp_path, cfg, "local")
     slots = re.findall(r"rule train:\n(?:.*\n)*?\s+wildcards: dataset=\w+, model=(\w+).*\n\s+resources: .*gpu_slots=(\d+)", text)
     assert {m: int(s) for m, s in slots} == {"M1": 1, "ResNet20": 4}
-    assert "Group job" not in text  # locally groups are ignored
     (tmp_path / "cpu").mkdir()
     cpu = dry_run(tmp_path / "cpu", smoke(gpus=0), "local")
     assert set(re.findall(r"gpu_slots=(\d+)", cpu)) == {"0"}
