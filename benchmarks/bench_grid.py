@@ -46,9 +46,10 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn, device, repeats: int) -> float:
-    """Median wall time of ``repeats`` calls after one warm-up call."""
-    fn()
+def timed(fn, device, repeats: int, warm: bool = True) -> float:
+    """Median wall time of ``repeats`` calls (after one warm-up call when ``warm``)."""
+    if warm:
+        fn()
     times = []
     for _ in range(repeats):
         sync(device)
@@ -59,8 +60,12 @@ def timed(fn, device, repeats: int) -> float:
     return statistics.median(times)
 
 
-def model_costs(name: str, n: int, large: int, device, repeats: int) -> dict:
+def model_costs(name: str, n: int, large: int, device, repeats: int, warm: bool) -> dict:
     """Seconds per sample of training (bs 128, large true, large accumulated), forward, gradient, HVP."""
+
+    def clock(fn) -> float:
+        return timed(fn, device, repeats, warm)
+
     torch.manual_seed(0)
     kind = MODELS[name]
     model = build_model(name, info_for(kind)).to(device)
@@ -73,13 +78,13 @@ def model_costs(name: str, n: int, large: int, device, repeats: int) -> dict:
             train_step(model, opt, x[i : i + batch], y[i : i + batch], micro)
 
     out = {
-        "train_128": timed(lambda: epoch(128, None), device, repeats) / len(x),
-        "train_large_true": timed(lambda: epoch(large, None), device, repeats) / len(x),
-        "train_large_acc": timed(lambda: epoch(large, 128), device, repeats) / len(x),
+        "train_128": clock(lambda: epoch(128, None)) / len(x),
+        "train_large_true": clock(lambda: epoch(large, None)) / len(x),
+        "train_large_acc": clock(lambda: epoch(large, 128)) / len(x),
     }
     model.eval()
     with torch.no_grad():
-        out["forward"] = timed(lambda: [model(x[i : i + 1024]) for i in range(0, n, 1024)], device, repeats) / n
+        out["forward"] = clock(lambda: [model(x[i : i + 1024]) for i in range(0, n, 1024)]) / n
     op = WeightHessian(model, x[:n], y[:n])
 
     def gradient():
@@ -88,12 +93,12 @@ def model_costs(name: str, n: int, large: int, device, repeats: int) -> dict:
 
     cache = op.cache
     op.cache = False
-    out["gradient"] = timed(gradient, device, repeats) / n
+    out["gradient"] = clock(gradient) / n
     v = torch.randn(1, op.size, device=device)
-    out["hvp"] = timed(lambda: op.matvec(v), device, repeats) / n
+    out["hvp"] = clock(lambda: op.matvec(v)) / n
     op.cache = True
     gradient()
-    out["hvp_cached"] = timed(lambda: op.matvec(v), device, repeats) / n
+    out["hvp_cached"] = clock(lambda: op.matvec(v)) / n
     op.release()
     out.update(params=op.size, chunk=op.chunk_size, bytes_per_sample=op.bytes_per_sample, cache_here=cache)
     return out
@@ -221,8 +226,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     gpu = device.type == "cuda"
-    n = args.samples or (10000 if gpu else 256 if args.quick else 1024)
-    large, repeats = (4096 if gpu else 512 if args.quick else 2048), (3 if gpu or not args.quick else 1)
+    n = args.samples or (10000 if gpu else 128 if args.quick else 1024)
+    large, repeats = (4096 if gpu else 256 if args.quick else 2048), (3 if gpu or not args.quick else 1)
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {args.threads} thread(s)"
     print(f"device {device} ({name}), torch {torch.__version__}; wall times, median of {repeats}")
     print(f"images: random tensors of MNIST/CIFAR shape (no download); {n} per measurement, large batch {large}")
@@ -233,14 +238,15 @@ def main() -> None:
     print("\n(a) seconds per 1,000 samples   train@128  large-true  large-acc   forward  gradient       HVP"
           "  HVP-cached  HVP/grad  cached/grad  params")  # fmt: skip
     for m in MODELS:
-        c = model_costs(m, n, large, device, repeats)
+        c = model_costs(m, n, large, device, repeats, warm=gpu or not args.quick)
         # The operator caches graphs when all samples' graphs fit its memory share: assume it on a GPU
         # when they fit there, as measured here otherwise.
         fits = gpu and c["bytes_per_sample"] * 50000 <= 0.6 * torch.cuda.get_device_properties(device).total_memory
         c["hvp_used"] = c["hvp_cached"] if (fits or c["cache_here"]) else c["hvp"]
         costs[m] = c
         k = 1000
-        print(f"    {m:9s} {c['train_128'] * k:10.3f} {c['train_large_true'] * k:11.3f} {c['train_large_acc'] * k:10.3f}"
+        print(f"    {m:9s} {c['train_128'] * k:10.3f} {c['train_large_true'] * k:11.3f}"
+              f" {c['train_large_acc'] * k:10.3f}"
               f" {c['forward'] * k:9.3f} {c['gradient'] * k:9.3f} {c['hvp'] * k:9.3f} {c['hvp_cached'] * k:11.3f}"
               f" {c['hvp'] / c['gradient']:9.2f} {c['hvp_cached'] / c['gradient']:12.2f} {c['params']:7d}")  # fmt: skip
     paths = sorted(glob.glob(args.checkpoints))
@@ -248,7 +254,7 @@ def main() -> None:
     origin = "trained checkpoints of the default run"
     if not paths:
         paths, origin = trained_m1(device), "an M1 trained 200 steps here on random images (no default run found)"
-    counts, what = product_counts(paths, 256 if args.quick else 2000, cfg["spectrum"], device)
+    counts, what = product_counts(paths, 128 if args.quick else 2000, cfg["spectrum"], device)
     sp = cfg["spectrum"]
     print(f"\n(b) products to top-{sp['top_k']} at tol {sp['tol']:g} (max_iter {sp['max_iter']}), {origin}, {what}:")
     print(f"    Lanczos {counts['lanczos']:.0f}, power check top-{sp['power_k']} {counts['power']:.0f},"

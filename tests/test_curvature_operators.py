@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from lbhessian.curvature import InputHessian, WeightHessian, exact_input_hessian, frozen
 from lbhessian.core.errors import LbhError
+from lbhessian.curvature import InputHessian, WeightHessian, exact_input_hessian, frozen
 
 
 def tiny_net(bn: bool, seed: int = 0) -> nn.Module:

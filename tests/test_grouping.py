@@ -46,6 +46,7 @@ def test_slurm_profile_groups_the_measurement_steps_of_each_run(tmp_path):
         assert len(set(wildcards)) == 1  # one run
         assert dict(zip(rules, gpus, strict=True)) == {"attack": 0, "inputs": 0, "spectrum": 1}
 
+
 def test_local_profile_packs_small_models_on_one_gpu(tmp_path):
     """gpu_slots: an M1 job takes 1 of the local profile's 4 slots, a ResNet job all 4, CPU configs none.
 
@@ -54,7 +55,9 @@ def test_local_profile_packs_small_models_on_one_gpu(tmp_path):
     cfg = smoke(gpus=1)
     cfg["train"]["experiments"].append({"dataset": "mnist5k", "model": "ResNet20", "train_size": 64})
     text = dry_run(tmp_path, cfg, "local")
-    slots = re.findall(r"rule train:\n(?:.*\n)*?\s+wildcards: dataset=\w+, model=(\w+).*\n\s+resources: .*gpu_slots=(\d+)", text)
+    slots = re.findall(
+        r"rule train:\n(?:.*\n)*?\s+wildcards: dataset=\w+, model=(\w+).*\n\s+resources: .*gpu_slots=(\d+)", text
+    )
     assert {m: int(s) for m, s in slots} == {"M1": 1, "ResNet20": 4}
     (tmp_path / "cpu").mkdir()
     cpu = dry_run(tmp_path / "cpu", smoke(gpus=0), "local")

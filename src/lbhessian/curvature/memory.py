@@ -50,8 +50,8 @@ def saved_bytes(fn: Callable[[], object]) -> int:
 
 # Share of free memory given to chunk graphs: the CPU hosts are shared by several jobs.
 MEMORY_FRACTION = {"cpu": 0.2, "cuda": 0.6}
-# Default chunk (fixed per device type, never from free memory): on a CPU, chunks beyond a few hundred images only lose cache locality
-# (LeNet HVP/gradient: 1.83x at 250, 2.18x at 1000); a GPU wants large chunks.
+# Default chunk (fixed per device type, never from free memory): on a CPU, chunks beyond a few hundred
+# images only lose cache locality (LeNet HVP/gradient: 1.83x at 250, 2.18x at 1000); a GPU wants large chunks.
 MAX_CHUNK = {"cpu": 256, "cuda": 8192}
 
 
