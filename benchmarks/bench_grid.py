@@ -226,7 +226,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     gpu = device.type == "cuda"
-    n = args.samples or (10000 if gpu else 128 if args.quick else 1024)
+    n = args.samples or (10000 if gpu else 64 if args.quick else 1024)
     large, repeats = (4096 if gpu else 256 if args.quick else 2048), (3 if gpu or not args.quick else 1)
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {args.threads} thread(s)"
     print(f"device {device} ({name}), torch {torch.__version__}; wall times, median of {repeats}")
@@ -254,7 +254,7 @@ def main() -> None:
     origin = "trained checkpoints of the default run"
     if not paths:
         paths, origin = trained_m1(device), "an M1 trained 200 steps here on random images (no default run found)"
-    counts, what = product_counts(paths, 128 if args.quick else 2000, cfg["spectrum"], device)
+    counts, what = product_counts(paths, 64 if args.quick else 2000, cfg["spectrum"], device)
     sp = cfg["spectrum"]
     print(f"\n(b) products to top-{sp['top_k']} at tol {sp['tol']:g} (max_iter {sp['max_iter']}), {origin}, {what}:")
     print(f"    Lanczos {counts['lanczos']:.0f}, power check top-{sp['power_k']} {counts['power']:.0f},"

@@ -10,6 +10,6 @@ DIR=${1:-wheels}
 PIP=${PIP:-.venv/bin/pip}
 mkdir -p "$DIR"
 $PIP download -q -d "$DIR" snakemake==9.27.1 snakemake-executor-plugin-slurm==2.8.0 pandas==2.3.3 \
-    jsonschema==4.25.1 pyyaml==6.0.3
+    jsonschema==4.25.1 pyyaml==6.0.3 setuptools wheel  # the last two build the one sdist (connection_pool)
 rm -f "$DIR"/numpy-*.whl
 du -sh "$DIR"
