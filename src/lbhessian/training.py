@@ -48,16 +48,30 @@ def evaluate(model, split, batch=1000):
     return loss / n, correct / n
 
 
-def train_step(model, optimizer, x, y, micro_batch=None):
+def speed_options(run: dict) -> tuple[torch.memory_format, torch.dtype | None]:
+    """The training-only speed settings of a run: memory format and autocast dtype (None: float32).
+
+    They apply to the training forward/backward only; evaluation, attacks (robust training included) and
+    every curvature measurement run outside them, in float32/float64 and the standard format."""
+    fmt = torch.channels_last if run.get("channels_last") else torch.contiguous_format
+    return fmt, torch.bfloat16 if run.get("autocast", "none") == "bfloat16" else None
+
+
+def train_step(model, optimizer, x, y, micro_batch=None, speed=(torch.contiguous_format, None)):
     """One SGD step on batch (x, y); with micro_batch, gradients of micro-batches are accumulated so the
-    update equals that of the whole batch while BatchNorm sees micro-batches ("ghost batch")."""
+    update equals that of the whole batch while BatchNorm sees micro-batches ("ghost batch").
+    ``speed``: (memory format, autocast dtype or None) from ``speed_options``."""
+    fmt, amp = speed
     optimizer.zero_grad(set_to_none=True)
     n = x.shape[0]
     total = x.new_zeros(())
     chunk = micro_batch if micro_batch and micro_batch < n else n
     for i in range(0, n, chunk):
         xb, yb = x[i : i + chunk], y[i : i + chunk]
-        loss = F.cross_entropy(model(xb), yb, reduction="sum") / n
+        if fmt is not torch.contiguous_format and xb.dim() == 4:
+            xb = xb.contiguous(memory_format=fmt)
+        with torch.autocast(x.device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+            loss = F.cross_entropy(model(xb), yb, reduction="sum") / n
         loss.backward()
         total += loss.detach()
     optimizer.step()
@@ -83,7 +97,7 @@ def run_epoch(model, optimizer, train, run, batch_size, peak_lr, epoch, generato
             x = augment(x, generator)
         if robust:
             x = perturb(model, x, y, robust, generator)
-        running += train_step(model, optimizer, x, y, run.get("micro_batch")) * len(idx)
+        running += train_step(model, optimizer, x, y, run.get("micro_batch"), speed_options(run)) * len(idx)
         if on_step:
             on_step()
     return running.item() / n

@@ -9,6 +9,8 @@ rule attack:
         log_of("attack"),
     benchmark:
         bench_of("attack")
+    group:
+        MEASURE_GROUP
     conda:
         ENV
     threads: THREADS
@@ -16,6 +18,7 @@ rule attack:
         mem_mb=8000,
         runtime=120,
         gpu=GPUS,
+        gpu_slots=gpu_slots,
     params:
         # The experiment's own settings: a changed one reruns exactly its jobs.
         settings=lambda w: json.dumps(lbconfig.attack_settings(config, w.dataset, w.model), sort_keys=True),

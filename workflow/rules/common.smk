@@ -76,3 +76,24 @@ def log_of(step):
 
 def bench_of(step):
     return f"{RESULTS}/benchmarks/{step}/{RUN}.tsv"
+
+
+# Packed GPUs (issue 15): every GPU job takes `gpu_slots`; the profile's global `gpu_slots` resource is
+# what the machine's GPU holds (profiles/local: 4, i.e. four small trainings at once). Small models take one
+# slot, the others all of them. Without GPUs (runtime.gpus 0) no slots are taken.
+SMALL_MODELS = {"M1", "M2", "C1", "C2"}
+
+
+def gpu_slots(wildcards):
+    if not GPUS:
+        return 0
+    if wildcards.model in SMALL_MODELS:
+        return 1
+    held = workflow.global_resources.get("gpu_slots")  # a Resource; value None when not declared
+    return getattr(held, "value", held) or 1
+
+
+# The measurement steps of one run share this group name. Locally groups are ignored; on a cluster the
+# profile's `group-components: [<this name>=3]` makes spectrum, inputs and attack of a run one job (one
+# Python/CUDA start-up instead of three); see docs/slurm.md.
+MEASURE_GROUP = "measure_{dataset}_{model}_{mode}_bs{batch}_seed{seed}"

@@ -9,6 +9,8 @@ rule inputs:
         log_of("inputs"),
     benchmark:
         bench_of("inputs")
+    group:
+        MEASURE_GROUP
     conda:
         ENV
     threads: THREADS
@@ -16,6 +18,7 @@ rule inputs:
         mem_mb=8000,
         runtime=120,
         gpu=GPUS,
+        gpu_slots=gpu_slots,
     params:
         settings=json.dumps(config["inputs"], sort_keys=True),  # a changed setting reruns the step
     shell:

@@ -9,6 +9,8 @@ rule spectrum:
         log_of("spectrum"),
     benchmark:
         bench_of("spectrum")
+    group:
+        MEASURE_GROUP
     conda:
         ENV
     threads: THREADS
@@ -16,6 +18,7 @@ rule spectrum:
         mem_mb=8000,
         runtime=240,
         gpu=GPUS,
+        gpu_slots=gpu_slots,
     params:
         settings=json.dumps(config["spectrum"], sort_keys=True),  # a changed setting reruns the step
     shell:

@@ -16,6 +16,7 @@ rule train:
         mem_mb=8000,
         runtime=240,
         gpu=GPUS,
+        gpu_slots=gpu_slots,
     params:
         run=run_spec,
         resume=f"{RUN_DIR}/resume.pt",  # kept between attempts: an interrupted run resumes from it

@@ -1,7 +1,9 @@
 """Memory sizing: how many samples (or images) one autograd graph may hold within a share of free memory.
 
-Written once for every operator. Chunk sizes change the order of floating-point sums, so a size chosen
-here is recorded in the step's output.
+Written once for every operator. Chunk sizes change the order of floating-point sums, so they never
+depend on free memory: a chunk comes from the config, or is the device's fixed default (``MAX_CHUNK``), and
+memory only decides what gives identical numbers either way (whether the chunks' graphs are cached), or
+stops the step with a one-line error when a chunk cannot fit at all.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ def saved_bytes(fn: Callable[[], object]) -> int:
 
 # Share of free memory given to chunk graphs: the CPU hosts are shared by several jobs.
 MEMORY_FRACTION = {"cpu": 0.2, "cuda": 0.6}
-# Largest automatic chunk: on a CPU, chunks beyond a few hundred images only lose cache locality
-# (LeNet HVP/gradient: 1.83x at 250, 2.18x at 1000); a GPU wants large chunks.
+# Default chunk (fixed per device type, never from free memory): on a CPU, chunks beyond a few hundred
+# images only lose cache locality (LeNet HVP/gradient: 1.83x at 250, 2.18x at 1000); a GPU wants large chunks.
 MAX_CHUNK = {"cpu": 256, "cuda": 8192}
 
 
@@ -59,6 +61,13 @@ def budget_bytes(device: torch.device, fraction: float | None = None) -> float:
     return free_memory_bytes(device) * frac
 
 
-def items_within(budget: float, per_item: float, cap: int) -> int:
-    """The most items (samples, images) whose graphs fit ``budget``, between 1 and ``cap``."""
-    return int(max(1, min(cap, budget // max(per_item, 1))))
+def check_fits(what: str, items: int, per_item: float, device: torch.device) -> None:
+    """Stop with one line when ``items`` graphs of ``per_item`` bytes exceed all free memory of ``device``."""
+    from lbhessian.core.errors import LbhError
+
+    need, free = items * per_item, free_memory_bytes(device)
+    if need > free:
+        raise LbhError(
+            f"{what}: {items} per chunk needs about {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free on {device};"
+            f" set a smaller {what} in the config"
+        )

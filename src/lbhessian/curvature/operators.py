@@ -1,4 +1,5 @@
-"""Hessian operators of a model's loss: weights (Pearlmutter products over chunks) and inputs (per image).
+"""The weight-Hessian operator of a model's loss: Pearlmutter products summed over chunks of samples
+(input Hessians: ``curvature.input_hessian``).
 
 The model is always measured in eval mode (BatchNorm uses running statistics, dropout is off) and its
 per-module train/eval flags and all buffers are restored exactly after every call (``frozen``).
@@ -6,11 +7,9 @@ per-module train/eval flags and all buffers are restored exactly after every cal
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lbhessian.core.errors import LbhError
@@ -24,7 +23,7 @@ from lbhessian.curvature.base import (
     select_parameters,
     sum_cross_entropy,
 )
-from lbhessian.curvature.memory import MAX_CHUNK, budget_bytes, items_within, saved_bytes
+from lbhessian.curvature.memory import MAX_CHUNK, budget_bytes, check_fits, saved_bytes
 
 
 class WeightHessian(Operator):
@@ -76,24 +75,29 @@ class WeightHessian(Operator):
         self._graphs: list[tuple[torch.Tensor, ...]] | None = None
         self._loss_grad: tuple[float, torch.Tensor] | None = None
 
-        budget = budget_bytes(self.device, memory_fraction)
-        per_sample = self._bytes_per_sample()
-        self.bytes_per_sample = per_sample
+        self.bytes_per_sample = self._bytes_per_sample()
         if chunk_size is None:
-            chunk_size = items_within(budget, per_sample, min(self.n, MAX_CHUNK.get(self.device.type, 256)))
+            # The device's fixed default, never free memory: chunks set the order of sums (memory.py).
+            chunk_size = min(self.n, MAX_CHUNK.get(self.device.type, 256))
             # Even chunks (300 samples at most 256 a chunk: 150 + 150, not 256 + 44).
             chunk_size = -(-self.n // -(-self.n // chunk_size))
         self.chunk_size = min(chunk_size, self.n)
-        self.cache = bool(cache) if cache != "auto" else per_sample * self.n <= budget
+        check_fits("spectrum.chunk_size", self.chunk_size, self.bytes_per_sample, self.device)
+        # Cached or rebuilt graphs give bit-identical products (same chunks, same order): memory may choose.
+        budget = budget_bytes(self.device, memory_fraction)
+        self.cache = bool(cache) if cache != "auto" else self.bytes_per_sample * self.n <= budget
+        self.vector_batch = 1  # products per pass in matmat (is_grads_batched); >1 changes the last bits
 
     # -- helpers
     def _chunks(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for i in range(0, self.n, self.chunk_size):
             yield self.x[i : i + self.chunk_size], self.y[i : i + self.chunk_size]
 
-    def _grad_graph(self, xc: torch.Tensor, yc: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    def _grad_graph(
+        self, xc: torch.Tensor, yc: torch.Tensor, create_graph: bool = True
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         loss = self.loss_fn(self.model(xc), yc) / self.n
-        grads = torch.autograd.grad(loss, self.params, create_graph=True, allow_unused=True)
+        grads = torch.autograd.grad(loss, self.params, create_graph=create_graph, allow_unused=True)
         grads = tuple(torch.zeros_like(p) if g is None else g for g, p in zip(grads, self.params, strict=True))
         return loss, grads
 
@@ -114,47 +118,57 @@ class WeightHessian(Operator):
         return [t.view(s) for t, s in zip(torch.split(v, self.numels), self.shapes, strict=True)]
 
     def _hvp_from(self, grads: tuple[torch.Tensor, ...], vs: list[torch.Tensor], retain: bool) -> list[torch.Tensor]:
+        """H v for one chunk; with ``vs`` of shape (k, *p.shape) and k > 1, k products in one batched pass."""
         # Parameters whose gradient is constant (no second-order path) contribute zero rows.
         pairs = [(i, g) for i, g in enumerate(grads) if g.requires_grad]
-        out = [torch.zeros_like(p) for p in self.params]
+        out = [torch.zeros_like(v) for v in vs]
         if not pairs:
             return out
+        batched = vs[0].dim() > self.params[0].dim()
         hv = torch.autograd.grad(
             [g for _, g in pairs],
             self.params,
             grad_outputs=[vs[i] for i, _ in pairs],
             retain_graph=retain,
             allow_unused=True,
+            is_grads_batched=batched,
         )
         return [o if h is None else h for o, h in zip(out, hv, strict=True)]
 
-    def _build_cache(self) -> None:
-        # One summed first-order graph over all chunks: each product is then a single backward call.
-        total, loss = None, 0.0
-        for xc, yc in self._chunks():
-            lc, gc = self._grad_graph(xc, yc)
-            loss += float(lc.detach())
-            total = gc if total is None else tuple(a + b for a, b in zip(total, gc, strict=True))
-        self._graphs = [total]
-        self._loss_grad = (loss, self.flatten([g.detach() for g in total]))
+    def _graph_per_chunk(self) -> Iterator[tuple[tuple[torch.Tensor, ...], bool]]:
+        # The cached graphs, or each chunk's graph built afresh; identical ops in the same order either way.
+        if self.cache:
+            if self._graphs is None:
+                self.loss_and_gradient()
+            yield from ((gc, True) for gc in self._graphs)
+        else:
+            for xc, yc in self._chunks():
+                yield self._grad_graph(xc, yc)[1], False
+
+    def _apply(self, vs: list[torch.Tensor]) -> torch.Tensor:
+        acc = None
+        for gc, retain in self._graph_per_chunk():
+            hv = self._hvp_from(gc, vs, retain=retain)
+            acc = hv if acc is None else [a + h for a, h in zip(acc, hv, strict=True)]
+        return acc
 
     # -- public
     def loss_and_gradient(self) -> tuple[float, torch.Tensor]:
-        """Mean loss and its full gradient (flat, ``(size,)``) over all samples, in eval mode."""
-        if self._loss_grad is None:
+        """Mean loss and its full gradient (flat, ``(size,)``) over all samples, in eval mode.
+
+        With ``cache`` the chunks' first-order graphs are kept for every later product."""
+        if self._loss_grad is None or (self.cache and self._graphs is None):
+            loss, grad, graphs = 0.0, None, []
             with frozen(self.model):
-                if self.cache:
-                    self._build_cache()
-                else:
-                    loss, grad = 0.0, torch.zeros(self.size, dtype=self.dtype, device=self.device)
-                    for xc, yc in self._chunks():
-                        lc = self.loss_fn(self.model(xc), yc) / self.n
-                        gs = torch.autograd.grad(lc, self.params, allow_unused=True)
-                        grad += self.flatten(
-                            [torch.zeros_like(p) if g is None else g for g, p in zip(gs, self.params, strict=True)]
-                        )
-                        loss += float(lc.detach())
-                    self._loss_grad = (loss, grad)
+                for xc, yc in self._chunks():
+                    lc, gc = self._grad_graph(xc, yc, create_graph=self.cache)
+                    loss += float(lc.detach())
+                    flat = self.flatten([g.detach() for g in gc])
+                    grad = flat if grad is None else grad + flat
+                    if self.cache:
+                        graphs.append(gc)
+            self._loss_grad = (loss, grad)
+            self._graphs = graphs if self.cache else None
         return self._loss_grad
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
@@ -162,132 +176,38 @@ class WeightHessian(Operator):
         self.matvecs += 1
         out = torch.empty_like(v)
         with frozen(self.model):
-            if self.cache and self._graphs is None:
-                self._build_cache()
             for r in range(v.shape[0]):
-                vs = self.unflatten(v[r])
-                acc = None
-                if self.cache:
-                    for gc in self._graphs:
-                        hv = self._hvp_from(gc, vs, retain=True)
-                        acc = hv if acc is None else [a + h for a, h in zip(acc, hv, strict=True)]
-                else:
-                    for xc, yc in self._chunks():
-                        _, gc = self._grad_graph(xc, yc)
-                        hv = self._hvp_from(gc, vs, retain=False)
-                        acc = hv if acc is None else [a + h for a, h in zip(acc, hv, strict=True)]
-                out[r] = self.flatten(acc)
+                out[r] = self.flatten(self._apply(self.unflatten(v[r])))
         return out
+
+    def matmat(self, v: torch.Tensor) -> torch.Tensor:
+        """H V for the rows of ``v`` (k, size): ``vector_batch`` rows per backward pass (is_grads_batched).
+
+        Each chunk's graph serves all rows of a pass. Counts k products. Ops without a batching rule fall
+        back to one row at a time."""
+        if v.dim() != 2 or v.shape[1] != self.size:
+            raise LbhError(f"matmat: expected vectors of shape (k, {self.size}), got {tuple(v.shape)}")
+        v = v.to(dtype=self.dtype, device=self.device)
+        self.matvecs += len(v)
+        outs = []
+        with frozen(self.model):
+            for i in range(0, len(v), self.vector_batch):
+                block = v[i : i + self.vector_batch]
+                if len(block) == 1:
+                    outs.append(self.flatten(self._apply(self.unflatten(block[0]))).unsqueeze(0))
+                    continue
+                vs = [
+                    t.reshape(len(block), *s)
+                    for t, s in zip(torch.split(block, self.numels, 1), self.shapes, strict=True)
+                ]
+                try:
+                    hv = self._apply(vs)
+                except RuntimeError:  # no batching rule for some op: one row at a time
+                    rows = [self._apply([t[j] for t in vs]) for j in range(len(block))]
+                    hv = [torch.stack(h) for h in zip(*rows, strict=True)]
+                outs.append(torch.cat([h.reshape(len(block), -1) for h in hv], dim=1))
+        return torch.cat(outs)
 
     def release(self) -> None:
         """Drop cached graphs (frees their memory)."""
         self._graphs = None
-
-
-class InputHessian(Operator):
-    """Per-example Hessians of the loss w.r.t. the input images, one block per image (batch = B).
-
-    Row b of ``matvec(V)`` is H_x(x_b) V[b]: in eval mode images do not interact, so the Hessian of the
-    summed loss over the batch is block diagonal and one double backward gives every block's product.
-    The first-order graph is built once and reused by every product.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        *,
-        dtype: str | torch.dtype | None = torch.float32,
-        loss_fn: LossFn = sum_cross_entropy,
-    ):
-        if len(x) == 0 or len(x) != len(y):
-            raise LbhError(f"data: expected equal, non-zero numbers of images and labels, got {len(x)}, {len(y)}")
-        self.dtype = resolve_dtype(dtype)
-        self.device = model_device(model)
-        self.model = as_dtype(model, self.dtype)
-        self.image_shape = tuple(x.shape[1:])
-        self.batch = len(x)
-        self.size = math.prod(self.image_shape)
-        self.x = x.to(device=self.device, dtype=self.dtype).detach().requires_grad_(True)
-        self.y = y.to(device=self.device)
-        self.loss_fn = loss_fn
-        self.matvecs = 0
-        with frozen(self.model):
-            # Only the input is differentiated: weights stay out of the graph.
-            req = [(p, p.requires_grad) for p in self.model.parameters()]
-            for p, _ in req:
-                p.requires_grad_(False)
-            try:
-                logits = self.model(self.x)
-                self.losses = F.cross_entropy(logits, self.y, reduction="none").detach()
-                total = self.loss_fn(logits, self.y)
-                (self._g,) = torch.autograd.grad(total, self.x, create_graph=True)
-            finally:
-                for p, flag in req:
-                    p.requires_grad_(flag)
-
-    def gradients(self) -> torch.Tensor:
-        """Per-image input gradients, ``(B, size)``."""
-        return self._g.detach().reshape(self.batch, -1)
-
-    def matvec(self, v: torch.Tensor) -> torch.Tensor:
-        v = self._check(v)
-        self.matvecs += 1
-        if not self._g.requires_grad:  # piecewise-constant gradient: zero Hessian
-            return torch.zeros_like(v)
-        (hv,) = torch.autograd.grad(
-            self._g, self.x, grad_outputs=v.view(self.batch, *self.image_shape), retain_graph=True
-        )
-        return hv.reshape(self.batch, -1)
-
-
-# Images per batched input-Hessian solve: beyond this the batched Lanczos gains nothing.
-MAX_IMAGES = 1024
-
-
-def input_chunk(model: nn.Module, x: torch.Tensor, y: torch.Tensor, basis_vectors: int) -> int:
-    """Images per batched solve: graph bytes (probed on a few images) plus ``basis_vectors`` Lanczos vectors
-    per image, within a share of free memory."""
-    probe = min(4, len(x))
-    graph = saved_bytes(lambda: InputHessian(model, x[:probe], y[:probe])) / probe
-    basis = basis_vectors * x[0].numel() * x.element_size()
-    return items_within(budget_bytes(model_device(model)), graph + basis, MAX_IMAGES)
-
-
-def exact_input_hessian(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    dtype: str | torch.dtype | None = torch.float64,
-    block: int = 256,
-    batched: bool = True,
-) -> torch.Tensor:
-    """The explicit input Hessian ``(d, d)`` of the loss at one image ``x`` (C, H, W) with label ``y``.
-
-    Rows are products of the input-Hessian operator with unit vectors, ``block`` at a time: one forward
-    graph, its double backward vectorised over the block (``is_grads_batched``); where an op has no
-    batching rule, the image is repeated ``block`` times instead. Symmetrised.
-    """
-    d = x.numel()
-    dtype = resolve_dtype(dtype)
-    device = model_device(model)
-    model = as_dtype(model, dtype)  # one copy for all blocks
-    eye = torch.eye(d, dtype=dtype, device=device)
-    op = InputHessian(model, x.unsqueeze(0), y.reshape(1), dtype=dtype)
-    rows = []
-    for i in range(0, d, block):
-        e = eye[i : i + block]
-        try:
-            if not batched:
-                raise RuntimeError("repeat the image")
-            (h,) = torch.autograd.grad(
-                op._g, op.x, grad_outputs=e.view(len(e), 1, *x.shape), retain_graph=True, is_grads_batched=True
-            )
-            rows.append(h.reshape(len(e), d))
-        except RuntimeError:
-            rep = InputHessian(model, x.unsqueeze(0).expand(len(e), *x.shape), y.reshape(1).expand(len(e)), dtype=dtype)
-            rows.append(rep.matvec(e))
-    h = torch.cat(rows)
-    return 0.5 * (h + h.T)

@@ -16,11 +16,13 @@ def hutchinson_trace(op: Operator, samples: int = 10, *, seed: int = 0) -> tuple
     """Hutchinson's trace estimate E[z^T H z] with Rademacher z: (mean, standard error), each ``(B,)``."""
     if not isinstance(samples, int) or samples < 1:
         raise LbhError(f"trace_samples: expected a positive integer, got {samples!r}")
-    vals = []
-    for s in range(samples):
-        z = random_vectors(op, seed + 15485863 * (s + 1), kind="rademacher")
-        vals.append(row_dot(z, op.matvec(z)).double().cpu())
-    v = torch.stack(vals)
+    zs = [random_vectors(op, seed + 15485863 * (s + 1), kind="rademacher") for s in range(samples)]
+    if getattr(op, "vector_batch", 1) > 1 and op.batch == 1:
+        # Several vectors per backward pass (WeightHessian.matmat): same estimator, fewer passes.
+        z = torch.cat(zs)
+        v = row_dot(z, op.matmat(z)).double().cpu().unsqueeze(1)
+    else:
+        v = torch.stack([row_dot(z, op.matvec(z)).double().cpu() for z in zs])
     se = v.std(dim=0, unbiased=True) / math.sqrt(samples) if samples > 1 else torch.zeros_like(v[0])
     return v.mean(dim=0), se
 

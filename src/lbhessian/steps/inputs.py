@@ -28,9 +28,9 @@ def _stats(v: torch.Tensor) -> tuple[float, float]:
     return float(v.mean()), float(v.std(correction=1)) if len(v) > 1 else 0.0
 
 
-def measure_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int) -> dict:
-    """Mean/std of ||grad_x J|| and lambda_1(H_x) over the images ``x``."""
-    chunk = input_chunk(model, x, y, basis_vectors=iters + 2)
+def measure_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int, chunk: int | None = None) -> dict:
+    """Mean/std of ||grad_x J|| and lambda_1(H_x) over the images ``x``, ``chunk`` images per solve."""
+    chunk = input_chunk(model, x, y, basis_vectors=iters + 2, chunk=chunk)
     norms, lam, res, used = [], [], [], 0
     for i in range(0, len(x), chunk):
         op = InputHessian(model, x[i : i + chunk], y[i : i + chunk])
@@ -89,7 +89,7 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
     result: dict = {}
     for name, split in (("train", train), ("test", test)):
         x, y = split.tensors(cfg["samples"], dev)
-        result[name] = measure_split(model, x, y, cfg["iters"])
+        result[name] = measure_split(model, x, y, cfg["iters"], cfg["chunk"])
     # Claim 6 is about the inner problem of robust training, which runs on training images: both splits
     # ("exact": test images, as before; "exact_train": the same count of training images).
     for key, split in (("exact", test), ("exact_train", train)):

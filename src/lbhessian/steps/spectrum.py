@@ -55,6 +55,7 @@ def measure_split(
         clock = now
 
     op = WeightHessian(model, x, y, chunk_size=cfg["chunk_size"], dtype=cfg["dtype"])
+    op.vector_batch = cfg["vector_batch"]
     k = min(cfg["top_k"], op.size)
     k_run = min(max(k, vectors), op.size)
     loss, grad = op.loss_and_gradient()

@@ -103,6 +103,8 @@ def train_run(run, train, test, info, files, device, callback=None):
 
     seed_everything(run["seed"])
     model = build_model(run["model"], info).to(device).train()
+    if run["channels_last"]:  # training-only speed option (training.speed_options); saved in standard format
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(
         model.parameters(), lr=peak_lr, momentum=run["optimizer"]["momentum"],
         weight_decay=run["optimizer"]["weight_decay"],
@@ -183,6 +185,8 @@ def train_run(run, train, test, info, files, device, callback=None):
         "lr": peak_lr,
         "lr_scaling": run["lr_scaling"],
         "micro_batch": run.get("micro_batch"),
+        "channels_last": run["channels_last"],
+        "autocast": run["autocast"],
         "train_size": n,
         "test_size": len(test),
         **{k: last.get(k) for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
@@ -190,6 +194,8 @@ def train_run(run, train, test, info, files, device, callback=None):
         "device": str(device),
         "threads": torch.get_num_threads(),
     }
+    if run["channels_last"]:
+        model = model.to(memory_format=torch.contiguous_format)
     save_checkpoint(files.checkpoint, model, run, info, epoch=len(history), status=status)
     _write_history(files.history, history)
     write_json(files.metrics, metrics)

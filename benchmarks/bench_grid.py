@@ -1,0 +1,281 @@
+"""A cost model of a whole config from measurements on this machine (issue 15): device-hours per step.
+
+Measures, on the device it runs on (CUDA when present, else this CPU at --threads):
+(a) per model (M1, M2, C1, C2, ResNet-20): one training step's time per sample at batch 128 and at a
+    large batch, true and accumulated from 128-sample micro-batches; one eval forward, one gradient and
+    one Hessian-vector product per sample over a training set (fewer images than CIFAR's 50,000 on a CPU:
+    the time is scaled linearly in the sample count, which the chunked operators are);
+(b) Lanczos product counts to top-k at the config's tolerance, the power-iteration check and the
+    most-negative-eigenvalue solve, on trained checkpoints of the default run (M1 on mnist5k) when they
+    exist, else on an M1 trained briefly here (said in the output);
+then prints the estimated device-hours of every step of --config (default config/paper.yaml) and the total.
+Images are random tensors of the datasets' shapes (CIFAR cannot be downloaded offline): timings do not
+depend on pixel values. Usage: python benchmarks/bench_grid.py [--quick] [--device cpu|cuda] [--config F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from lbhessian.core.config import load, run_config, runs
+from lbhessian.core.models import build_model
+from lbhessian.curvature import WeightHessian, lanczos, min_eigenvalue, power_iteration
+from lbhessian.training import train_step
+
+SHAPES = {"mnist": [1, 28, 28], "cifar": [3, 32, 32]}
+MODELS = {"M1": "mnist", "M2": "mnist", "C1": "cifar", "C2": "cifar", "ResNet20": "cifar"}
+# Training / test images per dataset (train_size / test_size of a config override them).
+SIZES = {"mnist": (60000, 10000), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000),
+         "cifar100": (50000, 10000), "mnist5k": (4000, 1000), "digits": (1437, 360)}  # fmt: skip
+DEFAULT_CKPTS = "/tmp/default_run/results/runs/*/*/*/*/*/checkpoint.pt"
+
+
+def info_for(kind: str, classes: int = 10) -> dict:
+    c = SHAPES[kind][0]
+    return {"name": kind, "classes": classes, "shape": SHAPES[kind], "mean": [0.5] * c, "std": [0.25] * c}
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device, repeats: int, warm: bool = True) -> float:
+    """Median wall time of ``repeats`` calls (after one warm-up call when ``warm``)."""
+    if warm:
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def model_costs(name: str, n: int, large: int, device, repeats: int, warm: bool) -> dict:
+    """Seconds per sample of training (bs 128, large true, large accumulated), forward, gradient, HVP."""
+
+    def clock(fn) -> float:
+        return timed(fn, device, repeats, warm)
+
+    torch.manual_seed(0)
+    kind = MODELS[name]
+    model = build_model(name, info_for(kind)).to(device)
+    x = torch.rand(max(n, large), *SHAPES[kind], device=device)
+    y = torch.randint(0, 10, (len(x),), device=device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def epoch(batch: int, micro) -> None:
+        for i in range(0, len(x), batch):
+            train_step(model, opt, x[i : i + batch], y[i : i + batch], micro)
+
+    out = {
+        "train_128": clock(lambda: epoch(128, None)) / len(x),
+        "train_large_true": clock(lambda: epoch(large, None)) / len(x),
+        "train_large_acc": clock(lambda: epoch(large, 128)) / len(x),
+    }
+    model.eval()
+    with torch.no_grad():
+        out["forward"] = clock(lambda: [model(x[i : i + 1024]) for i in range(0, n, 1024)]) / n
+    op = WeightHessian(model, x[:n], y[:n])
+
+    def gradient():
+        op._loss_grad, op._graphs = None, None  # recompute: forward + backward over every chunk
+        return op.loss_and_gradient()
+
+    cache = op.cache
+    op.cache = False
+    out["gradient"] = clock(gradient) / n
+    v = torch.randn(1, op.size, device=device)
+    out["hvp"] = clock(lambda: op.matvec(v)) / n
+    op.cache = True
+    gradient()
+    out["hvp_cached"] = clock(lambda: op.matvec(v)) / n
+    op.release()
+    out.update(params=op.size, chunk=op.chunk_size, bytes_per_sample=op.bytes_per_sample, cache_here=cache)
+    return out
+
+
+def product_counts(paths: list[str], samples: int, spec: dict, device) -> tuple[dict, str]:
+    """Mean products of Lanczos top-k, the power check and the min-eigenvalue solve on checkpoints."""
+    from lbhessian.core.checkpoint import load_checkpoint
+    from lbhessian.core.data import load_prepared
+
+    counts = {"lanczos": [], "power": [], "min": []}
+    k, kc, tol, it = spec["top_k"], spec["power_k"] or spec["top_k"], spec["tol"], spec["max_iter"]
+    for path in paths:
+        model = load_checkpoint(path, device=device)[0]
+        prepared = path.split("/results/")[0] + "/data/prepared/mnist5k.pt"
+        try:
+            x, y = load_prepared(prepared)[0].tensors(samples, device)
+        except Exception:  # noqa: BLE001 - any unreadable data: random MNIST-shaped images instead
+            x, y = torch.rand(samples, 1, 28, 28, device=device), torch.randint(0, 10, (samples,), device=device)
+        op = WeightHessian(model, x, y)
+        counts["lanczos"].append(lanczos(op, k, tol=tol, max_iter=it, seed=0, vectors=False).total_matvecs)
+        counts["power"].append(power_iteration(op, kc, tol=tol, max_iter=it, seed=1).total_matvecs)
+        counts["min"].append(min_eigenvalue(op, tol=tol, max_iter=it, seed=2).total_matvecs)
+        op.release()
+    return {k: statistics.mean(v) for k, v in counts.items()}, f"{len(paths)} checkpoint(s), {samples} samples each"
+
+
+def trained_m1(device) -> list[str]:
+    """No default run at hand: an M1 trained 200 steps on random MNIST-shaped images, saved like the pipeline."""
+    import tempfile
+
+    from lbhessian.core.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("M1", info_for("mnist")).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    x, y = torch.rand(2048, 1, 28, 28, device=device), torch.randint(0, 10, (2048,), device=device)
+    for s in range(200):
+        i = slice(64 * (s % 32), 64 * (s % 32 + 1))
+        opt.zero_grad()
+        F.cross_entropy(model(x[i]), y[i]).backward()
+        opt.step()
+    path = tempfile.mkdtemp() + "/checkpoint.pt"
+    save_checkpoint(path, model, {"model": "M1", "dataset": "mnist"}, info_for("mnist"), epoch=1, status="ok")
+    return [path]
+
+
+def train_cost(run: dict, c: dict, n_train: int, n_test: int) -> float:
+    """Seconds of one training run: epochs x (steps + evaluation) + robust perturbations + tracking."""
+    b = n_train if run["batch_size"] == "full" else int(run["batch_size"])
+    micro = run.get("micro_batch")
+    per = c["train_128"] if b <= 128 else c["train_large_acc"] if micro and micro < b else c["train_large_true"]
+    robust = run.get("robust")
+    if robust:  # an input gradient (FGSM) or `steps` of them (PGD) on the adversarial fraction
+        per += robust["fraction"] * c["gradient"] * (robust.get("steps") or 1 if robust["attack"] == "pgd" else 1)
+    epochs = run["stop"]["epochs"]  # target_loss: the cap (an upper bound)
+    evals = epochs / run["eval_every"] * (n_train + n_test) * c["forward"]
+    track, tracked = run.get("track") or {}, 0.0
+    if track.get("every"):
+        s = min(track.get("samples") or n_train, n_train)
+        tracked = epochs // track["every"] * s * (c["gradient"] + track.get("iters", 20) * c["hvp_used"])
+    return epochs * n_train * per + evals + tracked
+
+
+def spectrum_cost(spec: dict, counts: dict, c: dict, n_train: int, n_test: int) -> float:
+    total = 0.0
+    for split in spec["splits"]:
+        n = min(spec["samples"] or 10**12, n_train if split == "train" else n_test)
+        products = counts["lanczos"] + counts["min"] + spec["trace_samples"]
+        products += counts["power"] if spec["check_power"] else 0
+        products += 2 * min(spec["max_iter"], 64) if spec["density"] else 0
+        total += n * (c["gradient"] + products * c["hvp_used"])
+        if split == "train":  # loss landscapes: forward passes over train (1-D: also test) at every point
+            land = spec["landscape"]
+            total += (land["points_1d"] * (n + n_test) + land["points_2d"] ** 2 * n) * c["forward"]
+    return total
+
+
+def inputs_cost(cfg: dict, c: dict, n_train: int, n_test: int, d: int) -> float:
+    # An input-Hessian product per image costs about a weight-Hessian product per sample (same graph);
+    # the exact Hessian of one image is d products (vectorised in blocks of 256).
+    s = sum(min(cfg["samples"] or 10**12, n) for n in (n_train, n_test))
+    return s * (c["gradient"] + cfg["iters"] * c["hvp"]) + cfg["exact_images"] * d * c["hvp"]
+
+
+def attack_cost(cfg: dict, c: dict, n_train: int, n_test: int) -> float:
+    n = sum(min(cfg["samples"] or 10**12, m) for m in ((n_train, n_test) if len(cfg["splits"]) == 2 else (n_train,)))
+    fgsm = c["gradient"] + (1 + len(cfg["fgsm_linf"]) + len(cfg["fgsm_l2"])) * c["forward"]
+    pgd = len(cfg["pgd"]["eps"]) * (cfg["pgd"]["steps"] * c["gradient"] + c["forward"])
+    return n * (fgsm + pgd)
+
+
+def estimate(cfg: dict, costs: dict, counts: dict) -> dict:
+    hours = {"train": 0.0, "spectrum": 0.0, "inputs": 0.0, "attack": 0.0}
+    by_model: dict = {}
+    for r in runs(cfg):
+        run = run_config(cfg, r["dataset"], r["model"], r["mode"], r["batch"], r["seed"])
+        c = costs[r["model"]]
+        n_train, n_test = SIZES[r["dataset"]]
+        n_train, n_test = min(run.get("train_size") or n_train, n_train), min(run.get("test_size") or n_test, n_test)
+        d = 784 if MODELS[r["model"]] == "mnist" else 3072
+        parts = {
+            "train": train_cost(run, c, n_train, n_test),
+            "spectrum": spectrum_cost(cfg["spectrum"], counts, c, n_train, n_test),
+            "inputs": inputs_cost(cfg["inputs"], c, n_train, n_test, d),
+            "attack": attack_cost(cfg["attack"], c, n_train, n_test),
+        }
+        for k, v in parts.items():
+            hours[k] += v / 3600
+            by_model.setdefault(f"{r['dataset']}/{r['model']}", dict.fromkeys(hours, 0.0))[k] += v / 3600
+    return {"hours": hours, "by_model": by_model, "runs": len(runs(cfg))}
+
+
+def main() -> None:
+    wall0 = time.perf_counter()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--quick", action="store_true", help="few images and one checkpoint: ~2 minutes on 2 CPU cores")
+    ap.add_argument("--config", default="config/paper.yaml")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--samples", type=int, default=None, help="images per cost measurement (scaled linearly)")
+    ap.add_argument("--checkpoints", default=DEFAULT_CKPTS, help="glob of trained checkpoints (product counts)")
+    ap.add_argument("--goal-hours", type=float, default=24.0)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    n = args.samples or (10000 if gpu else 64 if args.quick else 1024)
+    large, repeats = (4096 if gpu else 256 if args.quick else 2048), (3 if gpu or not args.quick else 1)
+    name = torch.cuda.get_device_name(device) if gpu else f"CPU, {args.threads} thread(s)"
+    print(f"device {device} ({name}), torch {torch.__version__}; wall times, median of {repeats}")
+    print(f"images: random tensors of MNIST/CIFAR shape (no download); {n} per measurement, large batch {large}")
+    if n < 50000:
+        print(f"  per-sample times are scaled linearly to the full sets ({n} images measured, not 50,000)")
+    cfg = load(args.config)
+    costs = {}
+    print("\n(a) seconds per 1,000 samples   train@128  large-true  large-acc   forward  gradient       HVP"
+          "  HVP-cached  HVP/grad  cached/grad  params")  # fmt: skip
+    for m in MODELS:
+        c = model_costs(m, n, large, device, repeats, warm=gpu or not args.quick)
+        # The operator caches graphs when all samples' graphs fit its memory share: assume it on a GPU
+        # when they fit there, as measured here otherwise.
+        fits = gpu and c["bytes_per_sample"] * 50000 <= 0.6 * torch.cuda.get_device_properties(device).total_memory
+        c["hvp_used"] = c["hvp_cached"] if (fits or c["cache_here"]) else c["hvp"]
+        costs[m] = c
+        k = 1000
+        print(f"    {m:9s} {c['train_128'] * k:10.3f} {c['train_large_true'] * k:11.3f}"
+              f" {c['train_large_acc'] * k:10.3f}"
+              f" {c['forward'] * k:9.3f} {c['gradient'] * k:9.3f} {c['hvp'] * k:9.3f} {c['hvp_cached'] * k:11.3f}"
+              f" {c['hvp'] / c['gradient']:9.2f} {c['hvp_cached'] / c['gradient']:12.2f} {c['params']:7d}")  # fmt: skip
+    paths = sorted(glob.glob(args.checkpoints))
+    paths = [p for p in paths if "/clean/" in p][: 1 if args.quick else 4]
+    origin = "trained checkpoints of the default run"
+    if not paths:
+        paths, origin = trained_m1(device), "an M1 trained 200 steps here on random images (no default run found)"
+    counts, what = product_counts(paths, 64 if args.quick else 2000, cfg["spectrum"], device)
+    sp = cfg["spectrum"]
+    print(f"\n(b) products to top-{sp['top_k']} at tol {sp['tol']:g} (max_iter {sp['max_iter']}), {origin}, {what}:")
+    print(f"    Lanczos {counts['lanczos']:.0f}, power check top-{sp['power_k']} {counts['power']:.0f},"
+          f" min eigenvalue {counts['min']:.0f} (M1 counts stand for every model)")  # fmt: skip
+    est = estimate(cfg, costs, counts)
+    h = est["hours"]
+    total = sum(h.values())
+    print(f"\n(c) estimated device-hours of {args.config} ({est['runs']} runs) on this device:")
+    for k, v in h.items():
+        print(f"    {k:9s} {v:12.1f} h  ({v / total:5.1%})")
+    print(f"    {'total':9s} {total:12.1f} h   goal {args.goal_hours:g} h: {total / args.goal_hours:.1f}x the goal")
+    print("    by dataset/model (train, spectrum, inputs, attack hours):")
+    for key, parts in est["by_model"].items():
+        print(f"      {key:18s} " + "  ".join(f"{parts[k]:10.1f}" for k in h))
+    worst = max(h, key=h.get)
+    rest = total - h[worst]
+    print(f"    the largest step is {worst} ({h[worst]:.1f} h); even without it the rest is {rest:.1f} h"
+          f" ({'within' if rest <= args.goal_hours else 'over'} the goal)")  # fmt: skip
+    print("    data/collect/report steps are not counted (minutes); GPU packing shares a device, not its hours")
+    print(f"\ntotal wall time {time.perf_counter() - wall0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
