@@ -10,9 +10,12 @@ import time
 import torch
 
 from lbhessian.attacks import fgsm_step, input_grad, pgd
+from lbhessian.core.config import attack_settings, load
 from lbhessian.core.errors import LbhError
+from lbhessian.core.io import read_json
 from lbhessian.core.modes import frozen
 from lbhessian.core.results import eps_key
+from lbhessian.steps.common import measure_run
 
 PGD_SEED = 0
 
@@ -87,10 +90,6 @@ def evaluate(model, train, test, cfg, device):
 
 
 def main(config, data, checkpoint, metrics, out, threads=None):
-    from lbhessian.core.config import attack_settings, load
-    from lbhessian.core.io import read_json
-    from lbhessian.steps.common import measure_run
-
     run = read_json(metrics)  # the experiment's own eps grids (train.experiments[].attack) over the defaults
     settings = attack_settings(load(config), run["dataset"], run["model"])
 

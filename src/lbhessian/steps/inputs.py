@@ -18,6 +18,7 @@ from lbhessian.core.data import Split
 from lbhessian.core.modes import frozen
 from lbhessian.curvature import InputHessian, exact_input_hessian, input_chunk, lanczos
 from lbhessian.curvature.base import as_dtype, model_device
+from lbhessian.steps.common import measure_run
 
 SEED = 0  # start vectors of the batched Lanczos solves
 TOL = 1e-3  # relative residual at which lambda_1(H_x) is accepted (at most ``iters`` products)
@@ -105,6 +106,4 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
 
 
 def main(config, data, checkpoint, metrics, out, threads=None):
-    from lbhessian.steps.common import measure_run
-
     measure_run(config, data, checkpoint, metrics, out, threads, "inputs", measure)

@@ -25,6 +25,7 @@ from lbhessian.curvature import (
 )
 from lbhessian.curvature.base import model_device
 from lbhessian.curvature.landscape import loss_1d, loss_2d
+from lbhessian.steps.common import measure_run
 
 SEED = 0  # start vectors of every solver; fixed so reruns give the same numbers
 DENSITY_VECTORS = 2  # SLQ start vectors; each costs min(max_iter, DENSITY_STEPS) products
@@ -130,6 +131,4 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
 
 
 def main(config, data, checkpoint, metrics, out, threads=None):
-    from lbhessian.steps.common import measure_run
-
     measure_run(config, data, checkpoint, metrics, out, threads, "spectrum", measure)
