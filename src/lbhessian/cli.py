@@ -69,6 +69,10 @@ def main(argv=None):
         step.main(**args)
     except LbhError as e:
         print(f"lbhessian {command}: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_status)
+    except OSError as e:  # one the step did not wrap: still one line naming the path, never a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"lbhessian {command}: error: {where}{e.strerror or e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"lbhessian {command}: interrupted (a rerun resumes)", file=sys.stderr)
