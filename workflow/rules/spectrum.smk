@@ -20,4 +20,4 @@ rule spectrum:
         settings=json.dumps(config["spectrum"], sort_keys=True),  # a changed setting reruns the step
     shell:
         'python -m lbhessian spectrum --config "$LBH_CONFIG" --data {input.data} --checkpoint {input.checkpoint}'
-        " --metrics {input.metrics} --out {output} --threads {threads} > {log} 2>&1"
+        " --metrics {input.metrics} --out {output} --threads {threads} " + RUN_ARGS + " > {log} 2>&1"

@@ -73,15 +73,16 @@ def write_with(path, write):
 
 
 def write_together(*writes):
-    """Run ``(path, write_function)`` pairs in order, all or nothing: when one fails, the files written
-    before it are removed again, so a failed step leaves no partial set of outputs."""
-    done = []
+    """Run ``(path or list of paths, write_function(path))`` pairs in order, all or nothing: when one fails,
+    the files written so far (those of the failing write too) are removed, so a failed step leaves no partial
+    set of outputs."""
+    written = []
     try:
-        for path, write in writes:
-            write(path)
-            done.append(Path(path))
+        for paths, write in writes:
+            written += [Path(p) for p in paths] if isinstance(paths, (list, tuple)) else [Path(paths)]
+            write(paths)
     except BaseException:
-        for path in done:
+        for path in written:
             with contextlib.suppress(OSError):
                 path.unlink()
         raise

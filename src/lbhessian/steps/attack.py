@@ -86,7 +86,19 @@ def evaluate(model, train, test, cfg, device):
     return out
 
 
-def main(config, data, checkpoint, metrics, out, threads=None):
-    from lbhessian.steps.common import measure_run
+def main(
+    config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
+):
+    from lbhessian.steps.common import expected_run, measure_run
 
-    measure_run(config, data, checkpoint, metrics, out, threads, "attack", evaluate)
+    measure_run(
+        config,
+        data,
+        checkpoint,
+        metrics,
+        out,
+        threads,
+        "attack",
+        evaluate,
+        expected_run(dataset, model, mode, batch, seed),
+    )

@@ -101,7 +101,19 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
     return result
 
 
-def main(config, data, checkpoint, metrics, out, threads=None):
-    from lbhessian.steps.common import measure_run
+def main(
+    config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
+):
+    from lbhessian.steps.common import expected_run, measure_run
 
-    measure_run(config, data, checkpoint, metrics, out, threads, "inputs", measure)
+    measure_run(
+        config,
+        data,
+        checkpoint,
+        metrics,
+        out,
+        threads,
+        "inputs",
+        measure,
+        expected_run(dataset, model, mode, batch, seed),
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from lbhessian.core.checkpoint import save_checkpoint
+from lbhessian.core.checkpoint import run_digest, save_checkpoint
 from lbhessian.core.config import load, run_config
 from lbhessian.core.data import load_prepared
 from lbhessian.core.errors import Preempted
@@ -232,6 +232,7 @@ def train_run(run, train, test, info, files, device, callback=None):
         "batch_size": batch_size,
         "batch_label": str(run["batch_size"]),
         "seed": run["seed"],
+        "run_digest": run_digest(run),  # measurement steps check their checkpoint against it
         "stop_rule": stop["rule"],
         "target_loss": stop["target_loss"] if stop["rule"] == "target_loss" else None,
         "reached_target": reached if stop["rule"] == "target_loss" else None,
