@@ -139,7 +139,8 @@ def _load_local(name, directory):
 def _one_line(error):
     """A multi-line message on one line, without torchvision's "Tried <mirror>, got:" lead-ins."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return " ".join(line for line in lines if not (line.startswith("Tried ") and line.endswith("got:")))
+    kept = [line for line in lines if not (line.startswith("Tried ") and line.endswith("got:"))]
+    return " ".join(dict.fromkeys(kept))  # each mirror's same network error once
 
 
 def _load_torchvision(name, root, download):

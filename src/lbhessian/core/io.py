@@ -43,8 +43,8 @@ class _Sink:
             self.error = e
             raise
 
-    def flush(self):
-        self.f.flush()
+    def __getattr__(self, name):  # everything else (seek, tell, flush, ...) is the file's own
+        return getattr(self.f, name)
 
 
 def write_with(path, write):

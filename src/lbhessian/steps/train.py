@@ -15,7 +15,16 @@ from lbhessian.core.checkpoint import run_digest, save_checkpoint
 from lbhessian.core.config import load, run_config
 from lbhessian.core.data import load_prepared
 from lbhessian.core.errors import Preempted
-from lbhessian.core.io import load_torch, os_error, read_text, save_torch, write_json, write_text, write_together
+from lbhessian.core.io import (
+    load_torch,
+    make_dir,
+    os_error,
+    read_text,
+    save_torch,
+    write_json,
+    write_text,
+    write_together,
+)
 from lbhessian.core.models import build_model
 from lbhessian.core.runtime import seed_everything, setup_runtime
 from lbhessian.curvature import track as track_curvature
@@ -125,6 +134,8 @@ def train_run(run, train, test, info, files, device, callback=None):
     `callback(epoch, model)` is called after each epoch (used by tests to interrupt a run).
     """
     files = files if isinstance(files, TrainFiles) else TrainFiles.in_dir(files)
+    for path in (files.checkpoint, files.history, files.metrics, files.resume):  # fail now, not after training
+        make_dir(path.parent)
     train = train.subset(run.get("train_size")).to(device)
     test = test.subset(run.get("test_size")).to(device)
     n = len(train)
