@@ -26,14 +26,14 @@ from lbhessian.core.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
-# One run with epochs of 256 steps (a second or more each on one thread): a signal sent when the log
+# One run with epochs of 128 steps (a second or more each on one thread): a signal sent when the log
 # shows epoch 1 lands mid-epoch 2 or 3, never on a boundary by chance.
 CONFIG = """
 results: results
 runtime: {threads: 1}
 data: {root: data}
 train:
-  experiments: [{dataset: mnist5k, model: M1, train_size: 2048, test_size: 64}]
+  experiments: [{dataset: mnist5k, model: M1, train_size: 1024, test_size: 64}]
   batch_sizes: [8]
   seeds: [0]
   optimizer: {lr: 0.01, momentum: 0.9}
@@ -43,9 +43,9 @@ train:
 spectrum: {top_k: 1, max_iter: 10}
 """
 RUN = "results/runs/mnist5k/M1/clean/bs8/seed0"
-STEPS = 2048 // 8
+STEPS = 1024 // 8
 FILES = ("checkpoint.pt", "history.csv", "metrics.json", "resume.pt")
-STOPPED = re.compile(r"SIGTERM in epoch (\d) after step (\d+) of 256: state saved")
+STOPPED = re.compile(r"SIGTERM in epoch (\d) after step (\d+) of 128: state saved")
 
 
 def _train_cmd(workdir: Path, out: Path) -> list[str]:
@@ -139,17 +139,17 @@ def test_sigterm_mid_epoch_then_rerun_gives_identical_weights(reference, tmp_pat
     _same_training(out, reference)
 
 
-def _train_pid(workdir: Path) -> int | None:
-    """The pid of the workflow's training step (its command line names this workdir's config)."""
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"lbhessian" in cmd and b"train" in cmd and str(workdir / RUN).encode() in b" ".join(cmd):
-                return int(pid)
-    return None
+def _train_pid(workdir: Path) -> int:
+    """The pid of the workflow's training step: `python -m lbhessian train` running in this workdir."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if cmd[1:4] == [b"-m", b"lbhessian", b"train"] and Path(cwd) == workdir:
+            return int(pid)
+    raise AssertionError(f"no training step running in {workdir}")
 
 
 def _workflow(workdir: Path, profile: Path) -> list[str]:
