@@ -265,8 +265,8 @@ M2_DIGITS = 64 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10  # weights of the M
 
 
 def _limits_cfg(dataset="digits", model="M2", **spectrum):
-    cfg = {"results": "r", "data": {"root": "d"}, "train": {"experiments": [{"dataset": dataset, "model": model}], "batch_sizes": [8], "seeds": [0]},
-           "spectrum": spectrum}  # fmt: skip
+    train = {"experiments": [{"dataset": dataset, "model": model}], "batch_sizes": [8], "seeds": [0]}
+    cfg = {"results": "r", "data": {"root": "d"}, "train": train, "spectrum": spectrum}
     return config.validate(cfg)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,8 +77,11 @@ def _env() -> dict[str, str]:
     }
 
 
-def _workdir(tmp_path: Path) -> Path:
+def _workdir(tmp_path: Path, data_from: Path | None = None) -> Path:
     (tmp_path / "cfg.yaml").write_text(CONFIG)
+    if data_from:  # the prepared data already there: the workflow runs the training job only
+        (tmp_path / "data/prepared").mkdir(parents=True)
+        shutil.copy(data_from / "data/prepared/mnist5k.pt", tmp_path / "data/prepared/mnist5k.pt")
     return tmp_path
 
 
@@ -160,7 +164,7 @@ def _workflow(workdir: Path, profile: Path) -> list[str]:
 def test_sigterm_to_a_workflow_training_job_is_retried_to_the_same_weights(reference, tmp_path):
     """Through the real Snakefile and profiles/local: catches a rule whose shell dies first (no `exec`), a
     profile without retries (the workflow would fail), and a resume state removed between attempts."""
-    workdir = _workdir(tmp_path)
+    workdir = _workdir(tmp_path, data_from=reference)
     log = workdir / "results/logs/train/mnist5k/M1/clean/bs8/seed0.log"
 
     def stop_training():
@@ -181,7 +185,7 @@ def test_scancel_sigterm_on_slurm_is_retried_to_the_same_weights(slurm_cluster: 
     """The real one-node SLURM cluster: `scancel --signal=TERM` on the running training job (as SLURM does
     at a time limit or a preemption). Catches a signal that does not reach the step through sbatch, srun and
     Snakemake's job-step process, and a profile that does not resubmit the failed job."""
-    workdir = _workdir(tmp_path)
+    workdir = _workdir(tmp_path, data_from=reference)
     log = workdir / "results/logs/train/mnist5k/M1/clean/bs8/seed0.log"
     cancelled: list[str] = []
 

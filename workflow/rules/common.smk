@@ -74,13 +74,6 @@ def run_spec(wildcards):
     )
 
 
-# The run a measurement job measures: the step checks that its metrics.json and checkpoint are of that run.
-RUN_ARGS = (
-    "--dataset {wildcards.dataset} --model {wildcards.model} --mode {wildcards.mode}"
-    " --batch {wildcards.batch} --seed {wildcards.seed}"
-)
-
-
 def log_of(step):
     return f"{RESULTS}/logs/{step}/{RUN}.log"
 
