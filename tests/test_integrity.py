@@ -46,7 +46,8 @@ def weights(path):
 # --- 5. preemption: a stop signal saves the state within one step, the rerun ends bit-identical -------------
 
 
-def test_stop_signal_saves_mid_epoch_and_the_rerun_is_bit_identical(mnist5k, tmp_path, capsys):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+def test_stop_signal_saves_mid_epoch_and_the_rerun_is_bit_identical(mnist5k, tmp_path, capsys, sig):
     """Catches: SIGTERM killing the run (no handler), a stop that waits for the end of the epoch (step would
     be 4 of 4, not 1), and a resume that restarts the cut epoch or loses the permutation, the generator or the
     optimizer state (the final weights would differ in the last bits)."""
@@ -56,12 +57,12 @@ def test_stop_signal_saves_mid_epoch_and_the_rerun_is_bit_identical(mnist5k, tmp
 
     def signal_after_first_epoch(epoch, model):
         if epoch == 1:  # delivered now; training notices it after the next step, i.e. mid-epoch 2
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), sig)
 
-    with pytest.raises(Preempted, match=r"SIGTERM in epoch 2 after step 1 of 4") as cut:
+    with pytest.raises(Preempted, match=rf"{sig.name} in epoch 2 after step 1 of 4") as cut:
         train_run(run, train, test, info, tmp_path / "cut", torch.device("cpu"), callback=signal_after_first_epoch)
     assert cut.value.exit_status == 75
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is only installed while training
+    assert signal.getsignal(sig) is signal.SIG_DFL  # the handler is only installed while training
     assert (tmp_path / "cut/resume.pt").exists() and not (tmp_path / "cut/checkpoint.pt").exists()
     capsys.readouterr()
     m = train_run(run, train, test, info, tmp_path / "cut", torch.device("cpu"))
