@@ -162,8 +162,9 @@ def _workflow(workdir: Path, profile: Path) -> list[str]:
 
 
 def test_sigterm_to_a_workflow_training_job_is_retried_to_the_same_weights(reference, tmp_path):
-    """Through the real Snakefile and profiles/local: catches a rule whose shell dies first (no `exec`), a
-    profile without retries (the workflow would fail), and a resume state removed between attempts."""
+    """Through the real Snakefile and profiles/local: catches a profile without retries (the workflow would
+    fail; tried by hand with `retries: 0`) and a resume state that does not survive the failed attempt
+    (a mid-epoch resume would not be logged)."""
     workdir = _workdir(tmp_path, data_from=reference)
     log = workdir / "results/logs/train/mnist5k/M1/clean/bs8/seed0.log"
 
