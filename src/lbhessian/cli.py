@@ -8,6 +8,7 @@ import sys
 
 from lbhessian.core.errors import LbhError
 
+RUN_FLAGS = ("dataset", "model", "mode", "batch", "seed")
 CONFIG_HELP = "experiment config file (default: $LBH_CONFIG, else params.yaml)"
 
 
@@ -33,7 +34,9 @@ def _parser():
         *[(f"--{k}", one) for k in ("data", "dataset", "model", "mode", "batch")], ("--seed", {"type": int, **one}),
         *[(f"--{k}", one) for k in ("checkpoint", "history", "metrics", "resume")], threads,
     )  # fmt: skip
-    run_files = [(f"--{k}", one) for k in ("data", "checkpoint", "metrics", "out")]
+    # The run measured (the rule's wildcards): its metrics.json and checkpoint must be of that run.
+    which_run = [(f"--{k}", {"help": "the run measured (checked against the files)"}) for k in RUN_FLAGS]
+    run_files = [(f"--{k}", one) for k in ("data", "checkpoint", "metrics", "out")] + which_run
     verb("spectrum", "weight-Hessian spectrum, gradient norm, trace and loss landscape of a run", *run_files, threads)
     verb("inputs", "input-gradient norms and input-Hessian spectra of a run", *run_files, threads)
     verb("attack", "adversarial accuracy (FGSM, PGD) of a run over the eps grid", *run_files, threads)
@@ -69,6 +72,10 @@ def main(argv=None):
         step.main(**args)
     except LbhError as e:
         print(f"lbhessian {command}: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_status)
+    except OSError as e:  # one the step did not wrap: still one line naming the path, never a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"lbhessian {command}: error: {where}{e.strerror or e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"lbhessian {command}: interrupted (a rerun resumes)", file=sys.stderr)

@@ -78,17 +78,23 @@ def train_step(model, optimizer, x, y, micro_batch=None, speed=(torch.contiguous
     return total
 
 
-def run_epoch(model, optimizer, train, run, batch_size, peak_lr, epoch, generator, on_step=None):
+def run_epoch(model, optimizer, train, run, batch_size, peak_lr, epoch, generator, on_step=None, start=None):
     """One pass over `train` (a Split on the model's device) in shuffled batches; returns the mean batch loss.
 
+    ``on_step(position)`` runs after every step with where the epoch stands (``perm``, the next ``step``, the
+    ``running`` loss sum); an epoch stopped there (e.g. by a signal) continues from ``start`` = that position,
+    with the generator's state of that moment, exactly as if it had not stopped.
     Only one host sync per epoch: checking the loss every step would stall a GPU.
     """
     n = len(train)
     steps = math.ceil(n / batch_size)
     robust = run.get("robust")
-    perm = torch.randperm(n, generator=generator).to(train.y.device)
-    running = torch.zeros((), device=train.y.device)
-    for step in range(steps):
+    dev = train.y.device
+    if start is None:
+        perm, first, running = torch.randperm(n, generator=generator).to(dev), 0, torch.zeros((), device=dev)
+    else:
+        perm, first, running = start["perm"].to(dev), start["step"], start["running"].to(dev)
+    for step in range(first, steps):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(run, peak_lr, epoch + step / steps)
         idx = perm[step * batch_size : (step + 1) * batch_size]
@@ -99,5 +105,5 @@ def run_epoch(model, optimizer, train, run, batch_size, peak_lr, epoch, generato
             x = perturb(model, x, y, robust, generator)
         running += train_step(model, optimizer, x, y, run.get("micro_batch"), speed_options(run)) * len(idx)
         if on_step:
-            on_step()
+            on_step({"perm": perm, "step": step + 1, "running": running})
     return running.item() / n

@@ -22,6 +22,8 @@ rule attack:
     params:
         # The experiment's own settings: a changed one reruns exactly its jobs.
         settings=lambda w: json.dumps(lbconfig.attack_settings(config, w.dataset, w.model), sort_keys=True),
-    shell:
+    shell:  # the run's wildcards: the step checks that its checkpoint and metrics.json are of this run
         'python -m lbhessian attack --config "$LBH_CONFIG" --data {input.data} --checkpoint {input.checkpoint}'
-        " --metrics {input.metrics} --out {output} --threads {threads} > {log} 2>&1"
+        " --metrics {input.metrics} --out {output} --threads {threads} --dataset {wildcards.dataset}"
+        " --model {wildcards.model} --mode {wildcards.mode} --batch {wildcards.batch} --seed {wildcards.seed}"
+        " > {log} 2>&1"

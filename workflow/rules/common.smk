@@ -14,6 +14,7 @@ os.environ.update(
 )
 ENV = str(Path(workflow.basedir) / "envs" / "lbhessian.yaml")
 from lbhessian.core import config as lbconfig
+from lbhessian.core import limits as lblimits
 from lbhessian.core.errors import LbhError
 
 # Relative to the working directory: the report rules take it as an input, and Snakemake's metadata records
@@ -29,6 +30,9 @@ try:
             "pass one config file (--configfile FILE) and no --config overrides: every step reads "
             "that file (edit it, or use `dvc exp run -S key=value`)"
         )
+    # `lbhessian validate`'s limits (network sizes, memory) too: a setting that cannot work fails here,
+    # before any job, not in the spectrum step after hours of training.
+    lblimits.check(config, CONFIG_FILE)
 except LbhError as e:
     raise WorkflowError(str(e)) from None
 

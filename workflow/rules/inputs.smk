@@ -21,6 +21,8 @@ rule inputs:
         gpu_slots=gpu_slots,
     params:
         settings=json.dumps(config["inputs"], sort_keys=True),  # a changed setting reruns the step
-    shell:
+    shell:  # the run's wildcards: the step checks that its checkpoint and metrics.json are of this run
         'python -m lbhessian inputs --config "$LBH_CONFIG" --data {input.data} --checkpoint {input.checkpoint}'
-        " --metrics {input.metrics} --out {output} --threads {threads} > {log} 2>&1"
+        " --metrics {input.metrics} --out {output} --threads {threads} --dataset {wildcards.dataset}"
+        " --model {wildcards.model} --mode {wildcards.mode} --batch {wildcards.batch} --seed {wildcards.seed}"
+        " > {log} 2>&1"

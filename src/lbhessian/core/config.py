@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from lbhessian.core.errors import LbhError
+from lbhessian.core.io import read_text
 from lbhessian.core.models import RESNET
 from lbhessian.core.results import eps_key
 
@@ -109,10 +110,9 @@ def _check_attack(attack, where, source):
 
 def load(path):
     path = Path(path)
+    text = read_text(path, "config file")
     try:
-        cfg = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise LbhError(f"{path}: config file not found") from None
+        cfg = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise LbhError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     return validate(cfg, str(path))

@@ -23,6 +23,15 @@ TORCHVISION = {
     "cifar100": ("CIFAR100", 100),
 }
 OFFLINE = {"digits": 10, "mnist5k": 10}
+# Image shape (C, H, W) of each dataset: models and memory are checked before any data is fetched.
+SHAPES = {
+    "digits": (1, 8, 8),
+    "mnist5k": (1, 28, 28),
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+    "cifar100": (3, 32, 32),
+}
 DATASETS = sorted([*TORCHVISION, *OFFLINE])
 # CIFAR-10 is used without normalisation in the paper's code (a fixed finite-sum loss); the others are
 # normalised with their training-set mean/std inside the model.
@@ -127,6 +136,13 @@ def _load_local(name, directory):
     return _load_torchvision(name, directory, download=False)
 
 
+def _one_line(error):
+    """A multi-line message on one line, without torchvision's "Tried <mirror>, got:" lead-ins."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    kept = [line for line in lines if not (line.startswith("Tried ") and line.endswith("got:"))]
+    return " ".join(dict.fromkeys(kept))  # each mirror's same network error once
+
+
 def _load_torchvision(name, root, download):
     import torchvision
 
@@ -136,8 +152,9 @@ def _load_torchvision(name, root, download):
         try:
             ds = cls(root=str(root), train=train, download=download)
         except RuntimeError as e:
-            # torchvision raises RuntimeError for failed downloads, missing files and failed checksums.
-            first = str(e).splitlines()[0]
+            # torchvision raises RuntimeError for failed downloads (with each mirror's network error on the
+            # lines after the first), missing files and failed checksums: keep every reason, on one line.
+            first = _one_line(e)
             hint = f"; without network, put the files in {root} or set data.local_dirs.{name}" if download else ""
             raise LbhError(f"dataset {name}: {first} (root {root}){hint}") from None
         except OSError as e:  # URLError and socket errors: no network

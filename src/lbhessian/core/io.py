@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash mid-write never leaves a half-written output behind."""
+"""Atomic file writes and checked reads: a crash or a full disk never leaves a half-written output behind,
+and every failure of the operating system is one line naming the path and what was attempted."""
 
 import contextlib
 import json
@@ -12,24 +13,78 @@ import torch
 from lbhessian.core.errors import LbhError
 
 
+def os_error(path, attempted, error):
+    """The one-line LbhError for an OSError: the path, what was attempted, the system's reason."""
+    return LbhError(f"{path}: cannot {attempted} ({error.strerror or error})")
+
+
+def make_dir(directory):
+    """mkdir -p with one clear line for a file in the way, a read-only file system or no permission."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        # mkdir reports a file in the way as "File exists"; say what is wrong with which path.
+        where = Path(e.filename) if e.filename else directory
+        reason = "a file is in the way" if isinstance(e, FileExistsError) and not where.is_dir() else None
+        raise LbhError(f"{where}: cannot create directory ({reason or e.strerror or e})") from None
+
+
+class _Sink:
+    """A binary file that remembers the OSError of a failed write, which torch.save would hide."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data):
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def __getattr__(self, name):  # everything else (seek, tell, flush, ...) is the file's own
+        return getattr(self.f, name)
+
+
 def write_with(path, write):
     """Write through a temporary file in the same directory, then rename: readers never see half a file."""
     path = Path(path)
+    make_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    sink = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         # os.open with mode 0o666 lets the umask decide the permissions, as for any other output.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            sink = _Sink(f)
+            write(sink)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
-        with contextlib.suppress(OSError):  # nothing to clean up when the directory itself failed
+        with contextlib.suppress(OSError):  # nothing to clean up when the file was never created
             tmp.unlink()
-        if isinstance(e, OSError):
-            raise LbhError(f"{path}: cannot write ({e.strerror or e})") from None
+        # torch.save turns a failed write (e.g. no space left) into a RuntimeError: the sink kept the cause.
+        cause = e if isinstance(e, OSError) else getattr(sink, "error", None)
+        if cause is not None:
+            raise os_error(path, "write", cause) from None
+        raise
+
+
+def write_together(*writes):
+    """Run ``(path or list of paths, write_function(path))`` pairs in order, all or nothing: when one fails,
+    the files written so far (those of the failing write too) are removed, so a failed step leaves no partial
+    set of outputs."""
+    written = []
+    try:
+        for paths, write in writes:
+            written += [Path(p) for p in paths] if isinstance(paths, (list, tuple)) else [Path(paths)]
+            write(paths)
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
         raise
 
 
@@ -57,12 +112,22 @@ def write_text(path, text):
     write_with(path, lambda f: f.write(text.encode()))
 
 
-def read_json(path):
+def read_text(path, what="file"):
+    """A text file's content; one clear line when it is missing or cannot be read."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return path.read_text()
     except FileNotFoundError:
-        raise LbhError(f"{path}: file not found") from None
+        raise LbhError(f"{path}: {what} not found") from None
+    except OSError as e:
+        raise os_error(path, f"read {what}", e) from None
+
+
+def read_json(path):
+    path = Path(path)
+    text = read_text(path)
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise LbhError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
 
@@ -72,11 +137,19 @@ def save_torch(path, obj):
 
 
 def load_torch(path, what="file"):
-    """torch.load with weights_only=True and one clear line for a missing, truncated or foreign file."""
+    """torch.load with weights_only=True and one clear line for a missing, unreadable, truncated or foreign
+    file."""
     path = Path(path)
-    if not path.exists():
-        raise LbhError(f"{path}: {what} not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, pickle of arbitrary objects, not a torch file at all
-        raise LbhError(f"{path}: not a readable {what} (truncated or corrupt?): {type(e).__name__}") from None
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise LbhError(f"{path}: {what} not found") from None
+    except OSError as e:  # permission, a directory where a file is expected
+        raise os_error(path, f"read {what}", e) from None
+    with f:
+        try:
+            return torch.load(f, map_location="cpu", weights_only=True)
+        except OSError as e:  # an I/O error while reading
+            raise os_error(path, f"read {what}", e) from None
+        except Exception as e:  # truncated zip, pickle of arbitrary objects, not a torch file at all
+            raise LbhError(f"{path}: not a readable {what} (truncated or corrupt?): {type(e).__name__}") from None

@@ -15,7 +15,7 @@ from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_json
 from lbhessian.core.modes import frozen
 from lbhessian.core.results import eps_key
-from lbhessian.steps.common import measure_run
+from lbhessian.steps.common import expected_run, measure_run
 
 PGD_SEED = 0
 
@@ -89,11 +89,16 @@ def evaluate(model, train, test, cfg, device):
     return out
 
 
-def main(config, data, checkpoint, metrics, out, threads=None):
-    run = read_json(metrics)  # the experiment's own eps grids (train.experiments[].attack) over the defaults
-    settings = attack_settings(load(config), run["dataset"], run["model"])
+def main(config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None,
+         seed=None):  # fmt: skip
+    # The experiment's own eps grids (train.experiments[].attack) over the defaults; measure_run checks that
+    # the checkpoint and metrics.json belong to this run before anything is measured.
+    cfg, run = load(config), read_json(metrics)
+    experiment = (dataset or run.get("dataset"), model or run.get("model"))
+    settings = attack_settings(cfg, *experiment) if all(experiment) else cfg["attack"]
 
-    def measure(model, train, test, _section, device):
-        return evaluate(model, train, test, settings, device)
+    def measure(net, train, test, _section, device):
+        return evaluate(net, train, test, settings, device)
 
-    measure_run(config, data, checkpoint, metrics, out, threads, "attack", measure)
+    expected = expected_run(dataset, model, mode, batch, seed)
+    measure_run(config, data, checkpoint, metrics, out, threads, "attack", measure, expected)

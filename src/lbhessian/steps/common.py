@@ -1,33 +1,100 @@
-"""What every per-run measurement step shares: load the run's checkpoint and data, measure, write JSON."""
+"""What every per-run measurement step shares: load the run's checkpoint and data, check that they belong
+together and to the run measured, measure, write JSON."""
 
 import sys
 import time
 
-from lbhessian.core.checkpoint import load_checkpoint
-from lbhessian.core.config import load
+from lbhessian.core.checkpoint import describe, load_checkpoint, metrics_identity, run_digest, run_identity
+from lbhessian.core.config import load, run_config
 from lbhessian.core.data import load_prepared
+from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_json, write_json
 from lbhessian.core.runtime import setup_runtime
 
 
-def measure_run(config, data, checkpoint, metrics, out, threads, section, measure):
+def _differences(a, b, prefix=""):
+    """Dotted keys whose values differ between two nested dicts."""
+    out = []
+    for key in sorted(set(a) | set(b), key=str):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _differences(va, vb, f"{prefix}{key}.")
+        elif va != vb:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def check_metrics(metrics_path, metrics, expected):
+    """metrics.json must be of the run the rule measures (``expected``: a grid entry, or None)."""
+    found = metrics_identity(metrics)
+    if expected is not None and found != run_identity(expected):
+        raise LbhError(
+            f"{metrics_path}: is of run {describe(found)}, but this job measures run "
+            f"{describe(run_identity(expected))}: a file from another run was put here; rerun its training"
+        )
+
+
+def check_checkpoint(cfg, config_path, checkpoint, run, info, data_path, data_info, metrics_path, metrics):
+    """The checkpoint's run must be the metrics' run, trained with the settings the config resolves for it
+    now, on the dataset of the data file."""
+    ident = run_identity(run)
+    if ident != metrics_identity(metrics):
+        raise LbhError(
+            f"{checkpoint} (run {describe(ident)}) and {metrics_path} (run {describe(metrics_identity(metrics))})"
+            " do not belong together: rerun the training of this run"
+        )
+    if "run_digest" in metrics and metrics["run_digest"] != run_digest(run):
+        raise LbhError(f"{checkpoint} and {metrics_path} come from different trainings: rerun the training")
+    expected = run_config(cfg, ident["dataset"], ident["model"], ident["mode"], ident["batch"], ident["seed"])
+    for key in ("train_size", "test_size"):  # set by library users on the run itself; not part of the config
+        if key in run and key not in expected:
+            expected[key] = run[key]
+    changed = _differences(run, expected)
+    if changed:
+        raise LbhError(
+            f"{checkpoint}: trained with settings other than {config_path} gives this run now "
+            f"(differ: {', '.join(changed[:5])}): rerun its training"
+        )
+    if data_info.get("name") != info.get("name") or list(data_info["shape"]) != list(info["shape"]):
+        raise LbhError(
+            f"{checkpoint} (dataset {info.get('name')}) and {data_path} (dataset {data_info.get('name')}) do not"
+            " belong together"
+        )
+
+
+def measure_run(config, data, checkpoint, metrics, out, threads, section, measure, expected=None):
     """Measure one trained run with ``measure(model, train, test, cfg[section], device)`` -> ``out``.
 
+    ``expected``: the run (dataset, model, mode, batch, seed) the rule measures; its metrics.json and
+    checkpoint must be of that run (a mismatch is one line naming both files, and nothing is written).
     A run that did not train to the end (status other than "ok") gets a "skipped" marker instead of a crash
     that would stop the other jobs of the grid.
     """
     cfg = load(config)
-    status = read_json(metrics).get("status")
+    found = read_json(metrics)
+    check_metrics(metrics, found, expected)
+    status = found.get("status")
     if status != "ok":
         write_json(out, {"status": "skipped", "reason": f"training {status}"})
         print(f"{out}: skipped (training {status})", file=sys.stderr)
         return
     device = setup_runtime(cfg["runtime"], seed=0, threads=threads)
-    model, run, _, _ = load_checkpoint(checkpoint, device=device)
-    train, test, _ = load_prepared(data)
+    model, run, info, _ = load_checkpoint(checkpoint, device=device)
+    train, test, data_info = load_prepared(data)
+    check_checkpoint(cfg, config, checkpoint, run, info, data, data_info, metrics, found)
     train, test = train.subset(run.get("train_size")), test.subset(run.get("test_size"))
     t0 = time.perf_counter()
     result = measure(model, train, test, cfg[section], device)
     result.setdefault("seconds", time.perf_counter() - t0)
     write_json(out, {"status": "ok", **result})
     print(f"{out}: written", file=sys.stderr)
+
+
+def expected_run(dataset, model, mode, batch, seed):
+    """The run a measurement rule names with its wildcards (None when called without them)."""
+    given = {"dataset": dataset, "model": model, "mode": mode, "batch": batch, "seed": seed}
+    if all(v is None for v in given.values()):
+        return None
+    if any(v is None for v in given.values()):
+        raise LbhError("give all of --dataset, --model, --mode, --batch, --seed, or none of them")
+    return {**given, "seed": int(seed)}

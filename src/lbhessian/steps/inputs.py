@@ -18,7 +18,7 @@ from lbhessian.core.data import Split
 from lbhessian.core.modes import frozen
 from lbhessian.curvature import InputHessian, exact_input_hessian, input_chunk, lanczos
 from lbhessian.curvature.base import as_dtype, model_device
-from lbhessian.steps.common import measure_run
+from lbhessian.steps.common import expected_run, measure_run
 
 SEED = 0  # start vectors of the batched Lanczos solves
 TOL = 1e-3  # relative residual at which lambda_1(H_x) is accepted (at most ``iters`` products)
@@ -105,5 +105,7 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
     return result
 
 
-def main(config, data, checkpoint, metrics, out, threads=None):
-    measure_run(config, data, checkpoint, metrics, out, threads, "inputs", measure)
+def main(config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None,
+         seed=None):  # fmt: skip
+    expected = expected_run(dataset, model, mode, batch, seed)
+    measure_run(config, data, checkpoint, metrics, out, threads, "inputs", measure, expected)

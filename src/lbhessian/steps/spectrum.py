@@ -25,7 +25,7 @@ from lbhessian.curvature import (
 )
 from lbhessian.curvature.base import model_device
 from lbhessian.curvature.landscape import loss_1d, loss_2d
-from lbhessian.steps.common import measure_run
+from lbhessian.steps.common import expected_run, measure_run
 
 SEED = 0  # start vectors of every solver; fixed so reruns give the same numbers
 DENSITY_VECTORS = 2  # SLQ start vectors; each costs min(max_iter, DENSITY_STEPS) products
@@ -130,5 +130,7 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
     return result
 
 
-def main(config, data, checkpoint, metrics, out, threads=None):
-    measure_run(config, data, checkpoint, metrics, out, threads, "spectrum", measure)
+def main(config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None,
+         seed=None):  # fmt: skip
+    expected = expected_run(dataset, model, mode, batch, seed)
+    measure_run(config, data, checkpoint, metrics, out, threads, "spectrum", measure, expected)

@@ -2,17 +2,29 @@
 
 import csv
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from lbhessian.core.checkpoint import save_checkpoint
+from lbhessian.core.checkpoint import run_digest, save_checkpoint
 from lbhessian.core.config import load, run_config
 from lbhessian.core.data import load_prepared
-from lbhessian.core.io import load_torch, save_torch, write_json, write_text
+from lbhessian.core.errors import Preempted
+from lbhessian.core.io import (
+    load_torch,
+    make_dir,
+    os_error,
+    read_text,
+    save_torch,
+    write_json,
+    write_text,
+    write_together,
+)
 from lbhessian.core.models import build_model
 from lbhessian.core.runtime import seed_everything, setup_runtime
 from lbhessian.curvature import track as track_curvature
@@ -39,14 +51,15 @@ HISTORY_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_a
 
 
 class _Progress:
-    """A progress bar on a terminal, one plain line per epoch in logs."""
+    """A progress bar on a terminal, one plain line per epoch in logs ("epoch 3/4": of all epochs of the run,
+    also when it resumed)."""
 
-    def __init__(self, total_epochs, steps_per_epoch, label):
+    def __init__(self, total_epochs, steps_left, label):
         self.bar = None
         if sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total_epochs * steps_per_epoch, desc=label, unit="step", leave=False)
+            self.bar = tqdm(total=steps_left, desc=label, unit="step", leave=False)
         self.label, self.total = label, total_epochs
 
     def step(self):
@@ -69,6 +82,36 @@ class _Progress:
             self.bar.close()
 
 
+# What a scheduler sends before it kills a job: SLURM sends SIGTERM at the time limit and on preemption (and
+# profiles/slurm asks for it early with --signal); SIGUSR1 where a cluster's warning signal is that one.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class _StopSignals:
+    """While active, a stop signal only sets ``received``: training saves its state at the next step."""
+
+    def __init__(self):
+        self.received, self._previous = None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum, frame):
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _Stop(Exception):
+    def __init__(self, position):
+        self.position = position
+
+
 def _write_history(path, history):
     lines = [",".join(HISTORY_FIELDS)]
     for row in history:
@@ -77,19 +120,22 @@ def _write_history(path, history):
 
 
 def read_history(path):
-    with open(path) as f:
-        return [{k: (float(v) if v != "" else None) for k, v in row.items()} for row in csv.DictReader(f)]
+    lines = read_text(path, "history").splitlines()
+    return [{k: (float(v) if v != "" else None) for k, v in row.items()} for row in csv.DictReader(lines)]
 
 
 def train_run(run, train, test, info, files, device, callback=None):
     """Train one run and write its checkpoint, history and metrics (``files``: TrainFiles, or a directory
     for the default names); returns the metrics.
 
-    An interrupted run resumes from files.resume (saved after every epoch) and ends with the same
-    weights as an uninterrupted one. A non-finite loss ends the run with status "diverged".
+    An interrupted run resumes from files.resume (saved after every epoch, and within one step of a stop
+    signal: SIGTERM, SIGUSR1, then Preempted is raised) and ends with the same weights as an uninterrupted
+    one. A non-finite loss ends the run with status "diverged".
     `callback(epoch, model)` is called after each epoch (used by tests to interrupt a run).
     """
     files = files if isinstance(files, TrainFiles) else TrainFiles.in_dir(files)
+    for path in (files.checkpoint, files.history, files.metrics, files.resume):  # fail now, not after training
+        make_dir(path.parent)
     train = train.subset(run.get("train_size")).to(device)
     test = test.subset(run.get("test_size")).to(device)
     n = len(train)
@@ -111,7 +157,7 @@ def train_run(run, train, test, info, files, device, callback=None):
     )  # fmt: skip
     # A CPU generator drives shuffling, augmentation and attacks: the same sequence on any device.
     gen = torch.Generator().manual_seed(run["seed"])
-    history, start_epoch, elapsed = [], 0, 0.0
+    history, start_epoch, elapsed, position = [], 0, 0.0, None
 
     resume_path = files.resume
     if resume_path.exists():
@@ -122,49 +168,73 @@ def train_run(run, train, test, info, files, device, callback=None):
             gen.set_state(state["generator"])
             torch.set_rng_state(state["torch_rng"])
             history, start_epoch, elapsed = state["history"], state["epoch"], state["seconds"]
-            print(f"resuming {resume_path} from epoch {start_epoch}", file=sys.stderr, flush=True)
+            position = state.get("position")  # where a stop signal cut the epoch start_epoch + 1
+            where = f", step {position['step']}" if position else ""
+            print(f"resuming {resume_path} from epoch {start_epoch}{where}", file=sys.stderr, flush=True)
         else:
             print(f"{resume_path}: made by another config, starting over", file=sys.stderr, flush=True)
 
     robust = run.get("robust")
     track = run.get("track") or {}
     label = f"{run['dataset']}/{run['model']}/{run['mode']}/bs{run['batch_size']}/seed{run['seed']}"
-    progress = _Progress(max_epochs - start_epoch, steps_per_epoch, label)
+    steps_done = position["step"] if position else 0
+    progress = _Progress(max_epochs, (max_epochs - start_epoch) * steps_per_epoch - steps_done, label)
     status, reached = "ok", False
     if history and stop["rule"] == "target_loss":
         reached = history[-1]["train_loss"] <= stop["target_loss"]
     epoch = start_epoch
-    while epoch < max_epochs and not reached:
-        t0 = time.perf_counter()
-        running = run_epoch(model, opt, train, run, batch_size, peak_lr, epoch, gen, progress.step)
-        epoch += 1
-        if not math.isfinite(running):
-            status = "diverged"
-        row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
-        if status == "ok" and (epoch % run["eval_every"] == 0 or epoch == max_epochs or stop["rule"] == "target_loss"):
-            row["train_loss"], row["train_acc"] = evaluate(model, train)
-            row["test_loss"], row["test_acc"] = evaluate(model, test)
-            if not math.isfinite(row["train_loss"]):
-                status = "diverged"
-        else:  # no evaluation this epoch: the running mean of batch losses stands in
-            row.update(train_loss=running, train_acc=float("nan"), test_loss=float("nan"), test_acc=float("nan"))
-        if status == "ok" and track.get("every") and epoch % track["every"] == 0:
-            x, y = train.tensors(track.get("samples"), device)
-            row.update(track_curvature(model, x, y, int(track.get("iters", 20))))
-        elapsed += time.perf_counter() - t0
-        row["seconds"] = elapsed
-        history.append(row)
-        progress.epoch(row)
-        if status != "ok":
-            break
-        reached = stop["rule"] == "target_loss" and row["train_loss"] <= stop["target_loss"]
+
+    def save_resume(**extra):
         save_torch(
             resume_path,
             {"run": run, "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-             "torch_rng": torch.get_rng_state(), "history": history, "epoch": epoch, "seconds": elapsed},
+             "torch_rng": torch.get_rng_state(), "history": history, "epoch": epoch, **extra},
         )  # fmt: skip
-        if callback:
-            callback(epoch, model)
+
+    def on_step(pos):
+        progress.step()
+        if signals.received:
+            raise _Stop(pos)
+
+    with _StopSignals() as signals:
+        while epoch < max_epochs and not reached:
+            t0 = time.perf_counter()
+            try:
+                running = run_epoch(model, opt, train, run, batch_size, peak_lr, epoch, gen, on_step, position)
+            except _Stop as cut:  # the next safe point after a stop signal: save mid-epoch, exit for a rerun
+                pos = {k: (v.detach().cpu().clone() if torch.is_tensor(v) else v) for k, v in cut.position.items()}
+                save_resume(position=pos, seconds=elapsed + time.perf_counter() - t0)
+                progress.close()
+                raise Preempted(
+                    f"{signals.received} in epoch {epoch + 1} after step {pos['step']} of {steps_per_epoch}: "
+                    f"state saved to {resume_path}, a rerun resumes there"
+                ) from None
+            position = None
+            epoch += 1
+            if not math.isfinite(running):
+                status = "diverged"
+            row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
+            evaluate_now = epoch % run["eval_every"] == 0 or epoch == max_epochs or stop["rule"] == "target_loss"
+            if status == "ok" and evaluate_now:
+                row["train_loss"], row["train_acc"] = evaluate(model, train)
+                row["test_loss"], row["test_acc"] = evaluate(model, test)
+                if not math.isfinite(row["train_loss"]):
+                    status = "diverged"
+            else:  # no evaluation this epoch: the running mean of batch losses stands in
+                row.update(train_loss=running, train_acc=float("nan"), test_loss=float("nan"), test_acc=float("nan"))
+            if status == "ok" and track.get("every") and epoch % track["every"] == 0:
+                x, y = train.tensors(track.get("samples"), device)
+                row.update(track_curvature(model, x, y, int(track.get("iters", 20))))
+            elapsed += time.perf_counter() - t0
+            row["seconds"] = elapsed
+            history.append(row)
+            progress.epoch(row)
+            if status != "ok":
+                break
+            reached = stop["rule"] == "target_loss" and row["train_loss"] <= stop["target_loss"]
+            save_resume(seconds=elapsed)
+            if callback:
+                callback(epoch, model)
     progress.close()
 
     last = history[-1] if history else {}
@@ -177,6 +247,7 @@ def train_run(run, train, test, info, files, device, callback=None):
         "batch_size": batch_size,
         "batch_label": str(run["batch_size"]),
         "seed": run["seed"],
+        "run_digest": run_digest(run),  # measurement steps check their checkpoint against it
         "stop_rule": stop["rule"],
         "target_loss": stop["target_loss"] if stop["rule"] == "target_loss" else None,
         "reached_target": reached if stop["rule"] == "target_loss" else None,
@@ -195,11 +266,16 @@ def train_run(run, train, test, info, files, device, callback=None):
         "threads": torch.get_num_threads(),
     }
     if run["channels_last"]:
-        model = model.to(memory_format=torch.contiguous_format)
-    save_checkpoint(files.checkpoint, model, run, info, epoch=len(history), status=status)
-    _write_history(files.history, history)
-    write_json(files.metrics, metrics)
-    resume_path.unlink(missing_ok=True)
+        model = model.to(memory_format=torch.contiguous_format)  # checkpoints in the standard layout
+    write_together(  # all three or none: a failed write (e.g. a full disk) leaves no partial set
+        (files.checkpoint, lambda p: save_checkpoint(p, model, run, info, epoch=len(history), status=status)),
+        (files.history, lambda p: _write_history(p, history)),
+        (files.metrics, lambda p: write_json(p, metrics)),
+    )
+    try:
+        resume_path.unlink(missing_ok=True)
+    except OSError as e:
+        raise os_error(resume_path, "remove the resume state", e) from None
     return metrics
 
 
