@@ -101,3 +101,28 @@ def test_measure_layout_and_values():
     assert all(e["rank"] <= 3 for e in ex)
     with pytest.raises(LbhError, match="inputs.iters: 0 is less than the minimum of 1"):
         smoke_config(inputs={"iters": 0})
+
+
+def test_rank_equals_classes_minus_one_for_a_generic_relu_image():
+    """Lower bound too: for a generic image the ReLU/BN net's H_x = J^T (diag p - p p^T) J has rank exactly C - 1.
+
+    Independent reference: its nonzero eigenvalues are those of the C x C matrix A^T J J^T A, with
+    A A^T = diag p - p p^T (A from eigh), from an independent float64 Jacobian. Catches a too-large rank
+    tolerance (which undercounts the rank and makes "rank <= C - 1", claim 6, hold trivially) and eigenvalues
+    computed from a wrong Hessian."""
+    net = relu_bn_net().eval().double()
+    xs = small_split(3, 5).x_float().double()
+    for i in range(3):
+        out = inputs.exact_spectrum(net, xs[i], torch.tensor(0), classes=4)
+        jac = torch.autograd.functional.jacobian(lambda z: net(z.view(1, 1, 6, 6))[0], xs[i].flatten())
+        with torch.no_grad():
+            p = net(xs[i : i + 1])[0].softmax(-1)
+        w, v = torch.linalg.eigh(torch.diag(p) - torch.outer(p, p))
+        a = v * w.clamp(min=0).sqrt()
+        ref = torch.linalg.eigvalsh(a.T @ jac @ jac.T @ a).flip(0)[:3]
+        assert out["rank"] == 3, out
+        torch.testing.assert_close(
+            torch.tensor(out["eigenvalues_top"][:3], dtype=torch.float64), ref, rtol=1e-8, atol=0
+        )
+        assert ref[-1] > 100 * out["rank_tol"]  # the smallest nonzero eigenvalue is clearly resolvable
+        assert abs(out["eigenvalues_top"][3]) <= out["rank_tol"]

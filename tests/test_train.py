@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lbhessian.core import config
 from lbhessian.core.checkpoint import load_checkpoint, save_checkpoint
@@ -10,7 +11,7 @@ from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
 from lbhessian.steps.train import read_history, train_run
-from lbhessian.training import scaled_lr, train_step
+from lbhessian.training import lr_at, run_epoch, scaled_lr, train_step
 
 
 def small_run(**train):
@@ -56,7 +57,10 @@ def test_target_loss_rule_stops_early(mnist5k, tmp_path):
 
 
 def test_micro_batch_accumulation_equals_one_large_batch():
-    # For a BatchNorm-free net the accumulated gradient is the full-batch gradient: identical updates.
+    """For a BatchNorm-free net the accumulated gradient is the full-batch gradient: identical updates.
+
+    Catches a micro-batch loss scaled by 1/micro instead of 1/n (updates n/micro times too large). The final
+    guard compares against the same seed-0 initial weights: a step that never updated would pass otherwise."""
     info = {"classes": 10, "shape": [1, 28, 28], "mean": [0.1], "std": [0.3]}
     torch.manual_seed(0)
     a = build_model("M2", info).double()
@@ -70,7 +74,114 @@ def test_micro_batch_accumulation_equals_one_large_batch():
         assert torch.allclose(la, lb, rtol=1e-12)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.allclose(pa, pb, rtol=1e-10, atol=1e-12)
-    assert not torch.equal(a[1][1].weight, build_model("M2", info).double()[1][1].weight)
+    torch.manual_seed(0)  # the initial weights again: the guard compares like with like
+    start = build_model("M2", info).double()
+    assert all(torch.equal(p, q) for p, q in zip(start.parameters(), copy.deepcopy(start).parameters(), strict=True))
+    moved = [(pa - p0).abs().max().item() for pa, p0 in zip(a.parameters(), start.parameters(), strict=True)]
+    assert min(moved) > 1e-4, moved  # every parameter tensor moved: three real updates happened
+
+
+def _bn_net():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.ReLU(), torch.nn.Flatten(),
+        torch.nn.Linear(3 * 4 * 4, 4),
+    ).double()  # fmt: skip
+    return net.train()
+
+
+def test_ghost_batch_norm_sees_micro_batches():
+    """With BatchNorm, micro_batch=8 on a batch of 24 must equal a hand-written loop where BN normalises each
+    8-image chunk with that chunk's statistics and the gradients of sum-losses / 24 are accumulated.
+
+    Catches: micro-batching ignored (BN sees all 24 images: different gradient), a loss scaled by 1/8 instead
+    of 1/24, and running statistics updated from the whole batch (BN must see three micro-batches)."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(24, 1, 6, 6, generator=g, dtype=torch.float64) * 3, torch.randint(0, 4, (24,), generator=g)
+    a, ref = _bn_net(), _bn_net()
+    opt = torch.optim.SGD(a.parameters(), lr=0.5)
+    loss = train_step(a, opt, x, y, micro_batch=8)
+
+    # Reference: explicit per-chunk batch norm in a functional forward, gradients summed by hand.
+    conv, bn, lin = ref[0], ref[1], ref[4]
+    params = [conv.weight, conv.bias, bn.weight, bn.bias, lin.weight, lin.bias]
+    grads, total = [torch.zeros_like(p) for p in params], 0.0
+    mean_run, var_run = bn.running_mean.clone(), bn.running_var.clone()
+    for i in range(0, 24, 8):
+        h = F.conv2d(x[i : i + 8], conv.weight, conv.bias)
+        mu, var = h.mean((0, 2, 3)), h.var((0, 2, 3), unbiased=False)
+        h = (h - mu[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + bn.eps)
+        h = F.relu(h * bn.weight[None, :, None, None] + bn.bias[None, :, None, None])
+        chunk_loss = F.cross_entropy(F.linear(h.flatten(1), lin.weight, lin.bias), y[i : i + 8], reduction="sum") / 24
+        for acc, gr in zip(grads, torch.autograd.grad(chunk_loss, params), strict=True):
+            acc += gr
+        total += chunk_loss.item()
+        n = h[:, 0].numel()
+        mean_run = 0.9 * mean_run + 0.1 * mu.detach()
+        var_run = 0.9 * var_run + 0.1 * var.detach() * n / (n - 1)
+    assert loss.item() == pytest.approx(total, rel=1e-12)
+    with torch.no_grad():
+        expected = [p - 0.5 * gr for p, gr in zip(params, grads, strict=True)]
+    got = [a[0].weight, a[0].bias, a[1].weight, a[1].bias, a[4].weight, a[4].bias]
+    for e, o in zip(expected, got, strict=True):
+        torch.testing.assert_close(o, e, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(a[1].running_mean, mean_run, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(a[1].running_var, var_run, rtol=1e-10, atol=1e-12)
+    assert int(a[1].num_batches_tracked) == 3
+
+    # The whole-batch step (no micro_batch) really differs here: BatchNorm couples the images.
+    b = _bn_net()
+    train_step(b, torch.optim.SGD(b.parameters(), lr=0.5), x, y)
+    assert (b[0].weight - a[0].weight).abs().max() > 1e-6
+
+
+def test_lr_schedule_against_a_hand_computed_table():
+    """lr_at: linear warm-up over 2 epochs to peak 0.4, then x0.1 at epochs 5 and 8 (values by hand).
+
+    Catches warm-up off or not linear, a milestone applied one epoch late (> instead of >=), gamma applied
+    once instead of per milestone, and warm-up counted after milestones (a run without warm-up differs)."""
+    run = {"warmup_epochs": 2, "lr_milestones": [5, 8], "lr_gamma": 0.1}
+    table = {0.5: 0.1, 1.0: 0.2, 1.5: 0.3, 2.0: 0.4, 4.999: 0.4, 5.0: 0.04, 7.5: 0.04, 8.0: 0.004, 20.0: 0.004}
+    for progress, lr in table.items():
+        assert lr_at(run, 0.4, progress) == pytest.approx(lr, rel=1e-9), progress
+    assert 0 < lr_at(run, 0.4, 0.0) < 1e-9  # the first step of warm-up is (almost) zero
+    plain = dict(run, warmup_epochs=0)
+    assert [lr_at(plain, 0.4, p) for p in (0.0, 1.0, 4.9, 5.0, 9.0)] == pytest.approx([0.4, 0.4, 0.4, 0.04, 0.004])
+
+
+def test_run_epoch_sets_the_scheduled_lr_at_every_step():
+    """run_epoch sets lr_at(epoch + step/steps) before each step: epoch 1 of 4 steps with a 2-epoch warm-up
+    gives 0.2, 0.25, 0.3, 0.35 (peak 0.4). Catches the lr set once per epoch or from the wrong progress."""
+    net = _bn_net().float()
+    opt = torch.optim.SGD(net.parameters(), lr=99.0)
+    split = Split(torch.randint(0, 256, (32, 1, 6, 6), dtype=torch.uint8), torch.randint(0, 4, (32,)))
+    run = {"warmup_epochs": 2, "lr_milestones": [], "lr_gamma": 0.1}
+    seen = []
+    run_epoch(
+        net,
+        opt,
+        split,
+        run,
+        8,
+        0.4,
+        1,
+        torch.Generator().manual_seed(0),
+        lambda: seen.append(opt.param_groups[0]["lr"]),
+    )
+    assert seen == pytest.approx([0.2, 0.25, 0.3, 0.35])
+
+
+def test_paper_config_schedules_resolve_per_experiment():
+    """config/paper.yaml relies on per-experiment milestones: ResNet-20 on CIFAR-10 decays x0.1 at 60 and 120,
+    C1 takes the section's x0.2 at 30 and 60, M1 x0.2 at 15 and 25. Catches experiment overrides of the
+    schedule keys being dropped when a run's config is resolved."""
+    cfg = config.load("config/paper.yaml")
+    resnet = config.run_config(cfg, "cifar10", "ResNet20", "clean", "128", 0)
+    c1 = config.run_config(cfg, "cifar10", "C1", "clean", "128", 0)
+    m1 = config.run_config(cfg, "mnist", "M1", "clean", "128", 0)
+    assert [lr_at(resnet, 0.1, e) for e in (59, 60, 119, 120)] == pytest.approx([0.1, 0.01, 0.01, 0.001])
+    assert [lr_at(c1, 0.02, e) for e in (29, 30, 60)] == pytest.approx([0.02, 0.004, 0.0008])
+    assert [lr_at(m1, 0.01, e) for e in (14, 15, 25)] == pytest.approx([0.01, 0.002, 0.0004])
 
 
 def test_same_seed_twice_gives_identical_weights(mnist5k, tmp_path):
