@@ -17,7 +17,7 @@
 # Stop it with .ci/slurm/down.sh STATE_DIR (by pid files).
 #
 # Exit codes: 0 up and the node idle; 3 SLURM or munge cannot be installed or started here (not
-# root, no apt-get, apt-get failed: callers skip);
+# root, no apt-get, apt-get failed: the tests skip saying why, or fail where CI=true);
 # 1 any other failure (logs are printed).
 set -euo pipefail
 
