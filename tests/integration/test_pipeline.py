@@ -97,18 +97,83 @@ def test_bad_config_fails_before_any_job_with_one_clear_line(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def _without_timings(value):
+    """JSON content minus wall-clock fields (seconds, images_per_second): the only things allowed to differ."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if "second" not in k and "time" not in k}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
 def test_cpu_runs_are_reproducible(smoke_run, tmp_path):
-    # The same command twice on the CPU gives the same numbers: retrain one run by hand and compare.
+    """The same commands twice on the CPU give the same numbers: one run's train, spectrum, inputs and attack
+    steps rerun by hand (same CLI as the rules, same thread count) into another directory; weights, history and
+    every number of the four JSON files equal the workflow's bit for bit (timings aside).
+
+    Catches an unseeded random source in any step (PGD's random start, the Lanczos/Hutchinson start vectors,
+    the sample of images for the input Hessians, the data shuffle), which makes two runs differ."""
     workdir, _ = smoke_run
     d = workdir / "results" / "runs" / "mnist5k" / "M1" / "clean" / "bs128" / "seed0"
     again = tmp_path / "again"
-    files = [f"--{k}={again / name}" for k, name in (("checkpoint", "checkpoint.pt"), ("history", "history.csv"),
-                                                     ("metrics", "metrics.json"), ("resume", "resume.pt"))]  # fmt: skip
-    subprocess.run(
-        [sys.executable, "-m", "lbhessian", "train", "--config", str(SMOKE), "--data", "data/prepared/mnist5k.pt",
-         "--dataset", "mnist5k", "--model", "M1", "--mode", "clean", "--batch", "128", "--seed", "0", *files],
-        cwd=workdir, check=True, capture_output=True,
-    )  # fmt: skip
+
+    def step(*args):
+        cmd = [sys.executable, "-m", "lbhessian", *args, "--config", str(SMOKE), "--threads", "1"]
+        proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+    data = "data/prepared/mnist5k.pt"
+    step("train", "--data", data, "--dataset", "mnist5k", "--model", "M1", "--mode", "clean", "--batch", "128",
+         "--seed", "0", "--checkpoint", again / "checkpoint.pt", "--history", again / "history.csv",
+         "--metrics", again / "metrics.json", "--resume", again / "resume.pt")  # fmt: skip
+    for name in ("spectrum", "inputs", "attack"):
+        step(name, "--data", data, "--checkpoint", again / "checkpoint.pt", "--metrics", again / "metrics.json",
+             "--out", again / f"{name}.json")  # fmt: skip
     a = load_checkpoint(d / "checkpoint.pt")[0].state_dict()
-    b = load_checkpoint(tmp_path / "again" / "checkpoint.pt")[0].state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    b = load_checkpoint(again / "checkpoint.pt")[0].state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    history = [pd.read_csv(x / "history.csv").drop(columns="seconds") for x in (d, again)]
+    pd.testing.assert_frame_equal(*history, check_exact=True)
+    for name in ("metrics.json", "spectrum.json", "inputs.json", "attack.json"):
+        ours, theirs = (_without_timings(json.loads((x / name).read_text())) for x in (d, again))
+        assert ours == theirs, name
+    spectrum = json.loads((again / "spectrum.json").read_text())
+    assert spectrum["train"]["eigenvalues"][0] > 0  # real numbers were compared, not two empty files
+
+
+def test_a_diverged_run_is_recorded_while_the_others_finish(tmp_path):
+    """A real workflow where one experiment's lr is absurd (M2, lr 1e6) and the other's is sane (M1): the run
+    completes (exit 0), the diverged run has status "diverged" and "skipped" measurement markers, the sane run
+    is measured, and the summary, claims, tables and figures are made from what finished.
+
+    Catches a diverged training that raises (Snakemake would stop or leave the report undone), measurement
+    steps that crash on a diverged checkpoint, and report steps that count a diverged run as a result."""
+    cfg = yaml.safe_load(SMOKE.read_text())
+    small = {"train_size": 256, "test_size": 128}
+    cfg["train"].update(
+        experiments=[
+            {"dataset": "mnist5k", "model": "M1", **small},
+            {"dataset": "mnist5k", "model": "M2", **small,
+             "optimizer": {"lr": 1.0e6, "momentum": 0.9, "weight_decay": 0.0}},
+        ],
+        batch_sizes=[64], robust=[], track={"every": 0, "samples": 128, "iters": 5},
+        stop={"rule": "epochs", "epochs": 2, "target_loss": 0.1},
+    )  # fmt: skip
+    path = tmp_path / "diverge.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    workdir = tmp_path / "work"
+    snakemake(workdir, "--configfile", str(path), "--cores", "2")
+    runs = workdir / "results" / "runs" / "mnist5k"
+    bad, good = runs / "M2" / "clean" / "bs64" / "seed0", runs / "M1" / "clean" / "bs64" / "seed0"
+    assert json.loads((bad / "metrics.json").read_text())["status"] == "diverged"
+    assert json.loads((good / "metrics.json").read_text())["status"] == "ok"
+    for name in ("spectrum.json", "inputs.json", "attack.json"):
+        assert json.loads((bad / name).read_text())["status"] == "skipped", name
+    assert json.loads((good / "spectrum.json").read_text())["train"]["eigenvalues"][0] > 0
+    assert json.loads((good / "attack.json").read_text())["test"]["clean_acc"] > 0
+    summary = pd.read_csv(workdir / "results" / "summary.csv").set_index("model")
+    assert summary.loc["M2", "status"] == "diverged" and summary.loc["M1", "status"] == "ok"
+    metrics = json.loads((workdir / "results" / "metrics.json").read_text())
+    assert metrics["runs"] == 2 and metrics["diverged"] == 1
+    assert (workdir / "results" / "claims.json").exists()
+    assert list((workdir / "results" / "figures" / "mnist5k_M1").glob("*.png"))
