@@ -109,7 +109,8 @@ def test_rank_equals_classes_minus_one_for_a_generic_relu_image():
     Independent reference: its nonzero eigenvalues are those of the C x C matrix A^T J J^T A, with
     A A^T = diag p - p p^T (A from eigh), from an independent float64 Jacobian. Catches a too-large rank
     tolerance (which undercounts the rank and makes "rank <= C - 1", claim 6, hold trivially) and eigenvalues
-    computed from a wrong Hessian."""
+    computed from a wrong Hessian; a relative tolerance (0.1 max|eig|) drops the third eigenvalue (6% of the
+    largest here), and one inflated x1e6 breaks the resolution bound."""
     net = relu_bn_net().eval().double()
     xs = small_split(3, 5).x_float().double()
     for i in range(3):
@@ -125,4 +126,6 @@ def test_rank_equals_classes_minus_one_for_a_generic_relu_image():
             torch.tensor(out["eigenvalues_top"][:3], dtype=torch.float64), ref, rtol=1e-8, atol=0
         )
         assert ref[-1] > 100 * out["rank_tol"]  # the smallest nonzero eigenvalue is clearly resolvable
+        # The tolerance sits at float64's resolution (d * eps * max|eig| ~ 1e-14 relative here), not above it.
+        assert out["rank_tol"] < 1e-9 * out["max_eig"]
         assert abs(out["eigenvalues_top"][3]) <= out["rank_tol"]
