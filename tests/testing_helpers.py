@@ -542,3 +542,16 @@ def synthetic_claims() -> dict:
         "runs": 10,
         "runs_ok": 10,
     }
+
+
+# --- comparing two runs ------------------------------------------------------------------------------------
+
+
+def without_timings(value):
+    """JSON content minus wall-clock fields (seconds, images_per_second): the only things allowed to differ
+    between two runs of the same command."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if "second" not in k and "time" not in k}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value

@@ -11,7 +11,7 @@ import yaml
 
 from lbhessian.core import config
 from lbhessian.core.checkpoint import load_checkpoint
-from testing_helpers import SMOKE, check_report, snakemake
+from testing_helpers import SMOKE, check_report, snakemake, without_timings
 
 pytestmark = pytest.mark.slow
 
@@ -97,15 +97,6 @@ def test_bad_config_fails_before_any_job_with_one_clear_line(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def _without_timings(value):
-    """JSON content minus wall-clock fields (seconds, images_per_second): the only things allowed to differ."""
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if "second" not in k and "time" not in k}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
 def test_cpu_runs_are_reproducible(smoke_run, tmp_path):
     """The same commands twice on the CPU give the same numbers: one run's train, spectrum, inputs and attack
     steps rerun by hand (same CLI as the rules, same thread count) into another directory; weights, history and
@@ -135,7 +126,7 @@ def test_cpu_runs_are_reproducible(smoke_run, tmp_path):
     history = [pd.read_csv(x / "history.csv").drop(columns="seconds") for x in (d, again)]
     pd.testing.assert_frame_equal(*history, check_exact=True)
     for name in ("metrics.json", "spectrum.json", "inputs.json", "attack.json"):
-        ours, theirs = (_without_timings(json.loads((x / name).read_text())) for x in (d, again))
+        ours, theirs = (without_timings(json.loads((x / name).read_text())) for x in (d, again))
         assert ours == theirs, name
     spectrum = json.loads((again / "spectrum.json").read_text())
     assert spectrum["train"]["eigenvalues"][0] > 0  # real numbers were compared, not two empty files

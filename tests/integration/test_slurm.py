@@ -19,6 +19,7 @@ from slurm_cluster import PROFILE_SLURM, REPO, SlurmCluster, run_snakemake, venv
 
 from lbhessian.core import config as lbconfig
 from lbhessian.core.checkpoint import load_checkpoint
+from testing_helpers import without_timings
 
 SMOKE = REPO / "config" / "smoke.yaml"
 
@@ -99,15 +100,6 @@ def _workflow_args(run_dir: str, *extra: str) -> list[str]:
     return ["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), *_slurm_args(*extra), *targets]
 
 
-def _without_timings(value):
-    """JSON content minus wall-clock fields (the only things allowed to differ between two runs)."""
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if "second" not in k and "time" not in k}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
 @pytest.fixture(scope="module")
 def slurm_smoke(slurm_cluster: SlurmCluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm_smoke")
@@ -147,7 +139,7 @@ def test_smoke_outputs_equal_a_local_run(slurm_smoke, smoke_run):
     for name in RUN_FILES:
         via_slurm = json.loads((slurm_dir / run_dir / name).read_text())
         local = json.loads((local_dir / run_dir / name).read_text())
-        assert _without_timings(via_slurm) == _without_timings(local), name
+        assert without_timings(via_slurm) == without_timings(local), name
     history = [pd.read_csv(d / run_dir / "history.csv").drop(columns="seconds") for d in (slurm_dir, local_dir)]
     pd.testing.assert_frame_equal(*history, check_exact=True)
     weights = [load_checkpoint(d / run_dir / "checkpoint.pt")[0].state_dict() for d in (slurm_dir, local_dir)]
