@@ -166,7 +166,7 @@ def test_run_epoch_sets_the_scheduled_lr_at_every_step():
         0.4,
         1,
         torch.Generator().manual_seed(0),
-        lambda: seen.append(opt.param_groups[0]["lr"]),
+        lambda position: seen.append(opt.param_groups[0]["lr"]),
     )
     assert seen == pytest.approx([0.2, 0.25, 0.3, 0.35])
 
