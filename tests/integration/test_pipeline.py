@@ -114,12 +114,12 @@ def test_cpu_runs_are_reproducible(smoke_run, tmp_path):
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
 
     data = "data/prepared/mnist5k.pt"
-    step("train", "--data", data, "--dataset", "mnist5k", "--model", "M1", "--mode", "clean", "--batch", "128",
-         "--seed", "0", "--checkpoint", again / "checkpoint.pt", "--history", again / "history.csv",
+    run = ("--dataset", "mnist5k", "--model", "M1", "--mode", "clean", "--batch", "128", "--seed", "0")
+    step("train", "--data", data, *run, "--checkpoint", again / "checkpoint.pt", "--history", again / "history.csv",
          "--metrics", again / "metrics.json", "--resume", again / "resume.pt")  # fmt: skip
     for name in ("spectrum", "inputs", "attack"):
-        step(name, "--data", data, "--checkpoint", again / "checkpoint.pt", "--metrics", again / "metrics.json",
-             "--out", again / f"{name}.json")  # fmt: skip
+        step(name, "--data", data, *run, "--checkpoint", again / "checkpoint.pt", "--metrics",
+             again / "metrics.json", "--out", again / f"{name}.json")  # fmt: skip
     a = load_checkpoint(d / "checkpoint.pt")[0].state_dict()
     b = load_checkpoint(again / "checkpoint.pt")[0].state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
