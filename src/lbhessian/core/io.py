@@ -2,6 +2,7 @@
 and every failure of the operating system is one line naming the path and what was attempted."""
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -149,7 +150,10 @@ def load_torch(path, what="file"):
     with f:
         try:
             return torch.load(f, map_location="cpu", weights_only=True)
-        except OSError as e:  # an I/O error while reading
-            raise os_error(path, f"read {what}", e) from None
+        except OSError as e:
+            if e.errno != errno.EINVAL:  # an I/O error while reading
+                raise os_error(path, f"read {what}", e) from None
+            # EINVAL: torch seeks past the end of a truncated zip, i.e. a corrupt file, not a failing disk
+            raise LbhError(f"{path}: not a readable {what} (truncated or corrupt?): {e.strerror}") from None
         except Exception as e:  # truncated zip, pickle of arbitrary objects, not a torch file at all
             raise LbhError(f"{path}: not a readable {what} (truncated or corrupt?): {type(e).__name__}") from None
