@@ -100,3 +100,12 @@ def test_acc_column_names_round_trip():
     assert acc_column("fgsm_linf", "0.10", "test") == "acc_fgsm_linf_eps0.1_test"
     assert parse_acc_column("acc_pgd_linf_eps0.0313725_train") == ("pgd_linf", 0.0313725, "train")
     assert parse_acc_column("clean_acc_test") is None
+
+
+def test_negative_eigenvalues_within_the_noise_floor_count_as_zero(tmp_path):
+    """An exact input Hessian at a saturated softmax has max_eig near float64's floor (rank_tol); a min_eig inside
+    that floor is round-off, not negative curvature (claim 6a would otherwise fail on noise). One beyond it counts."""
+    inside = collect(make_runs(tmp_path / "a", batch_sizes=(32,), seeds=(0,), robust_bs=(), rank_tol=1e-6))
+    assert inside.loc[0, "input_exact_min_rel"] == 0.0
+    beyond = collect(make_runs(tmp_path / "b", batch_sizes=(32,), seeds=(0,), robust_bs=(), rank_tol=1e-8))
+    assert beyond.loc[0, "input_exact_min_rel"] == pytest.approx(-1e-7 / 3.0)

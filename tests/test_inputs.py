@@ -13,6 +13,7 @@ from lbhessian.curvature import exact_input_hessian
 from lbhessian.steps import inputs
 from testing_helpers import (
     MNIST_INFO,
+    ROOT,
     assert_same_state,
     mnist_like,
     relu_bn_net,
@@ -129,3 +130,19 @@ def test_rank_equals_classes_minus_one_for_a_generic_relu_image():
         # The tolerance sits at float64's resolution (d * eps * max|eig| ~ 1e-14 relative here), not above it.
         assert out["rank_tol"] < 1e-9 * out["max_eig"]
         assert abs(out["eigenvalues_top"][3]) <= out["rank_tol"]
+
+
+def test_lambda1_of_saturated_images_is_verified_not_garbage():
+    """At a saturated softmax the float32 input Hessian is roundoff (~1e-21) and Lanczos' own residual estimate
+    can be garbage: on this real default-run checkpoint (tests/data/saturated_m1.pt, image 0) float32 Lanczos gives
+    lambda_1 ~ 1e8 (1e17 with its estimated residual 0 in the 500-image batch of the run, which made the run's
+    mean lambda_1(H_x) 4e14). The step verifies each residual with one more product and solves failures again in
+    float64; without that re-solve this test fails (mean ~ 4e7)."""
+    blob = torch.load(ROOT / "tests" / "data" / "saturated_m1.pt", weights_only=True)
+    net = build_model("M1", blob["info"])
+    net.load_state_dict(blob["state_dict"])
+    x, y = blob["x"].float() / 255, blob["y"]
+    out = inputs.measure_split(net.eval(), x, y, iters=20, chunk=8)
+    exact = torch.stack([torch.linalg.eigvalsh(exact_input_hessian(net, x[i], y[i]))[-1] for i in range(len(x))])
+    assert out["lambda1_mean"] == pytest.approx(exact.mean().item(), rel=1e-3)
+    assert out["lambda1_mean"] < 1e3

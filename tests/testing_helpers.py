@@ -254,7 +254,7 @@ def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status=
             "min_eig": over.get("min_eig", -1e-7),
             "max_eig": 3.0 * grow,
             "rank": over.get("rank", 9),
-            "rank_tol": 1e-6,
+            "rank_tol": over.get("rank_tol", 1e-9),
         }
         for i in range(2)
     ]

@@ -127,7 +127,10 @@ def _inputs_fields(inp: dict | None) -> dict:
         excess = [_num(e.get("rank")) - (_num(e.get("classes")) - 1) for e in exact]
         row["input_exact_images"] = len(exact)
         row["input_exact_min_eig"] = float(np.nanmin(min_eig)) if np.isfinite(min_eig).any() else math.nan
-        rel = min_eig / scale
+        # Eigenvalues within the float64 noise floor of forming H_x (rank_tol: the floor the rank also uses)
+        # are zero, not negative curvature: at a saturated softmax max_eig itself is near that floor.
+        floor = np.array([_num(e.get("rank_tol")) for e in exact])
+        rel = np.where(np.abs(min_eig) <= np.nan_to_num(floor, nan=0.0), 0.0, min_eig) / scale
         row["input_exact_min_rel"] = float(np.nanmin(rel)) if np.isfinite(rel).any() else math.nan
         row["input_exact_rank_excess"] = float(np.nanmax(excess)) if np.isfinite(excess).any() else math.nan
     row["inputs_seconds"] = _num(inp.get("seconds"))

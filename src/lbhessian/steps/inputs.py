@@ -29,6 +29,16 @@ def _stats(v: torch.Tensor) -> tuple[float, float]:
     return float(v.mean()), float(v.std(correction=1)) if len(v) > 1 else 0.0
 
 
+def _verified_top(op: InputHessian, iters: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """lambda_1 of every image by batched Lanczos, with the residual ||H y - theta y|| / |theta| measured by one
+    more product (the Ritz estimate can be wrong where the operator is at roundoff level)."""
+    r = lanczos(op, 1, tol=TOL, max_iter=iters, seed=SEED, vectors=True)
+    theta, vec = r.eigenvalues[:, 0], r.eigenvectors[:, 0]
+    hy = op.matvec(vec)
+    res = (hy - theta.to(hy)[:, None] * vec).norm(dim=1).double().cpu() / theta.abs().clamp_min(1e-300)
+    return theta, res, r.total_matvecs + 1
+
+
 def measure_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int, chunk: int | None = None) -> dict:
     """Mean/std of ||grad_x J|| and lambda_1(H_x) over the images ``x``, ``chunk`` images per solve."""
     chunk = input_chunk(model, x, y, basis_vectors=iters + 2, chunk=chunk)
@@ -36,11 +46,19 @@ def measure_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int
     for i in range(0, len(x), chunk):
         op = InputHessian(model, x[i : i + chunk], y[i : i + chunk])
         norms.append(op.gradients().norm(dim=1).double().cpu())
-        r = lanczos(op, 1, tol=TOL, max_iter=iters, seed=SEED, vectors=False)
-        lam.append(r.eigenvalues[:, 0])
-        res.append(r.residuals[:, 0])
-        used += r.total_matvecs
+        lam_c, res_c, n = _verified_top(op, iters)
+        lam.append(lam_c)
+        res.append(res_c)
+        used += n
     norms, lam, res = torch.cat(norms), torch.cat(lam), torch.cat(res)
+    # An image whose softmax is saturated has an input Hessian at float32's roundoff (~1e-21), where the
+    # operator is noise and Lanczos can return garbage (seen: lambda_1 ~ 1e17, its estimated residual 0).
+    # The verified residual catches it; those images are solved again in float64.
+    redo = (~(res <= TOL)).nonzero().flatten()
+    if len(redo):
+        idx = redo.to(x.device)
+        lam[redo], res[redo], n = _verified_top(InputHessian(model, x[idx], y[idx], dtype=torch.float64), iters)
+        used += n
     g_mean, g_std = _stats(norms)
     l_mean, l_std = _stats(lam)
     return {
@@ -51,6 +69,7 @@ def measure_split(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int
         "lambda1_std": l_std,
         "lambda1_median": float(lam.median()),
         "converged_fraction": float((res <= TOL).double().mean()),
+        "float64_resolves": len(redo),
         "residual_max": float(res.max()),
         "matvecs": used,
         "chunk": chunk,
