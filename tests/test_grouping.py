@@ -11,12 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
-def dry_run(tmp_path, config: dict, profile: str) -> str:
+def dry_run(tmp_path, config: dict, profile: str, *extra: str) -> str:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
     out = subprocess.run(
         [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(cfg),
-         "--profile", str(ROOT / "profiles" / profile), "-n"],
+         "--profile", str(ROOT / "profiles" / profile), "-n", *extra],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
@@ -34,7 +34,10 @@ def test_slurm_profile_groups_the_measurement_steps_of_each_run(tmp_path):
 
     Catches a group name without the run's wildcards (components of different runs merged, as a plain
     `--groups ... --group-components measure=3` does) and grouped steps that each ask for a GPU."""
-    text = dry_run(tmp_path, smoke(gpus=1), "slurm")
+    # The grouping that profiles/slurm documents (commented out there: opt-in).
+    grouping = ["--group-components", "measure_{dataset}_{model}_{mode}_bs{batch}_seed{seed}=3",
+                "--set-resources", "inputs:gpu=0", "attack:gpu=0"]  # fmt: skip
+    text = dry_run(tmp_path, smoke(gpus=1), "slurm", *grouping)
     groups = text.split("Group job ")[1:]
     assert len(groups) == 4  # smoke.yaml: 4 runs
     for g in groups:

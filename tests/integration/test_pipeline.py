@@ -78,7 +78,7 @@ def test_report_is_self_contained_with_every_figure(smoke_run):
 def test_param_change_reruns_only_affected_jobs(smoke_run, tmp_path):
     workdir, _ = smoke_run
     cfg = yaml.safe_load(SMOKE.read_text())
-    cfg["attack"]["fgsm_linf"] = [0.05, 0.2]
+    cfg["attack"]["fgsm_linf"] = [0.05, 0.1, 0.2]  # headline_eps 0.1 must stay in the grid
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(cfg))
     proc = snakemake(workdir, "--configfile", str(changed), "--cores", "2", "-n", "--quiet", "rules")

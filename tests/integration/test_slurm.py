@@ -204,7 +204,8 @@ def test_profiles_plan_the_smoke_workflow(profile: str, tmp_path: Path):
     env = {**os.environ, "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
     run = run_snakemake([*args, "-n"], tmp_path, env, timeout=120)
     assert run.returncode == 0, run.log[-4000:]
-    resources = dict(re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", run.log, re.MULTILINE))
+    # Rules inside a group job are printed indented.
+    resources = dict(re.findall(r"^ *rule (\w+):\n(?: +.*\n)*? +resources: (.*)$", run.log, re.MULTILINE))
     assert set(resources) >= {"data", *PER_RUN_STEPS}, run.log[-3000:]
     for rule, line in resources.items():
         if profile == "slurm" and rule in PER_RUN_STEPS:

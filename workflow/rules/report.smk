@@ -185,7 +185,9 @@ rule page:
         summary=f"{RESULTS}/summary.csv",
         claims=f"{RESULTS}/claims.json",
         png=[f"{RESULTS}/figures/{exp}/{kind}.png" for exp in REPORT_EXPERIMENTS for kind in FIGURE_KINDS],
-        captions=[str(CAPTIONS / f"fig_{kind}.rst") for kind in FIGURE_KINDS],
+        # Relative, like CONFIG_FILE: Snakemake's metadata records input paths, and a clone elsewhere (a DVC
+        # pull) must not see other files and rerun the page.
+        captions=[os.path.relpath(CAPTIONS / f"fig_{kind}.rst") for kind in FIGURE_KINDS],
     output:
         html=f"{RESULTS}/report.html",
     log:
