@@ -35,8 +35,9 @@ def test_slurm_profile_groups_the_measurement_steps_of_each_run(tmp_path):
     Catches a group name without the run's wildcards (components of different runs merged, as a plain
     `--groups ... --group-components measure=3` does) and grouped steps that each ask for a GPU."""
     # The grouping that profiles/slurm documents (commented out there: opt-in).
-    grouping = ["--group-components", "measure_{dataset}_{model}_{mode}_bs{batch}_seed{seed}=3",
-                "--set-resources", "inputs:gpu=0", "attack:gpu=0"]  # fmt: skip
+    group = "measure_{dataset}_{model}_{mode}_bs{batch}_seed{seed}"
+    grouping = ["--groups", *(f"{rule}={group}" for rule in ("spectrum", "inputs", "attack")),
+                "--group-components", f"{group}=3", "--set-resources", "inputs:gpu=0", "attack:gpu=0"]  # fmt: skip
     text = dry_run(tmp_path, smoke(gpus=1), "slurm", *grouping)
     groups = text.split("Group job ")[1:]
     assert len(groups) == 4  # smoke.yaml: 4 runs

@@ -9,8 +9,6 @@ rule attack:
         log_of("attack"),
     benchmark:
         bench_of("attack")
-    group:
-        MEASURE_GROUP
     conda:
         ENV
     threads: THREADS

@@ -96,8 +96,5 @@ def gpu_slots(wildcards):
     held = workflow.global_resources.get("gpu_slots")  # a Resource; value None when not declared
     return getattr(held, "value", held) or 1
 
-
-# The measurement steps of one run share this group name. Locally groups are ignored; on a cluster the
-# profile's `group-components: [<this name>=3]` makes spectrum, inputs and attack of a run one job (one
-# Python/CUDA start-up instead of three); see docs/slurm.md.
-MEASURE_GROUP = "measure_{dataset}_{model}_{mode}_bs{batch}_seed{seed}"
+# Grouping the measurement steps of one run into one cluster job is a profile setting (`groups:` and
+# `group-components:` in profiles/slurm, opt-in; docs/slurm.md): no rule carries a group of its own.

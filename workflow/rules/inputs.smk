@@ -9,8 +9,6 @@ rule inputs:
         log_of("inputs"),
     benchmark:
         bench_of("inputs")
-    group:
-        MEASURE_GROUP
     conda:
         ENV
     threads: THREADS

@@ -9,8 +9,6 @@ rule spectrum:
         log_of("spectrum"),
     benchmark:
         bench_of("spectrum")
-    group:
-        MEASURE_GROUP
     conda:
         ENV
     threads: THREADS
