@@ -14,6 +14,10 @@ import pytest
 from lbhessian.report.figures import FIGURES
 from testing_helpers import synthetic_claims, synthetic_results
 
+pytestmark = (
+    pytest.mark.slow
+)  # a real browser (installed with apt where it can be): part of `make test`, not of `make check`
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ["chromium", "chromium-driver"]
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # child pytest sessions: part of `make test`, not of `make check`
+
 HERE = Path(__file__).resolve().parent
 
 CHILD_CONFTEST = textwrap.dedent(
