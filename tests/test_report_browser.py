@@ -14,9 +14,8 @@ import pytest
 from lbhessian.report.figures import FIGURES
 from testing_helpers import synthetic_claims, synthetic_results
 
-pytestmark = (
-    pytest.mark.slow
-)  # a real browser (installed with apt where it can be): part of `make test`, not of `make check`
+# A real browser (installed with apt where it can be): part of `make test`, not of `make check`.
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ["chromium", "chromium-driver"]
