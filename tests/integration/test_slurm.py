@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 from slurm_cluster import PROFILE_SLURM, REPO, SlurmCluster, run_snakemake, venv_bin
 
 from lbhessian.core import config as lbconfig
@@ -174,10 +175,12 @@ def test_corrupt_checkpoint_fails_fast_keeps_outputs_and_rerun_resumes(slurm_clu
     assert failed.returncode != 0 and not failed.timed_out, failed.log[-4000:]
     # How soon failures are reported is not asserted: SLURM's polling makes it depend on the host's load
     # (speed belongs in benchmarks); that every attempt's failure is reported is, below.
-    # Only the two steps ran, each twice (profiles/slurm: retries 1), and each failure was reported with
-    # its SLURM job id, the job's state and the step's own error message.
+    # Only the two steps ran, each 1 + retries times (profiles/slurm's retries), and each failure was reported
+    # with its SLURM job id, the job's state and the step's own error message.
+    attempts = 1 + yaml.safe_load(PROFILE_SLURM.joinpath("config.yaml").read_text())["retries"]
     submitted = failed.submissions()
-    assert sorted(rule for rule, _, _ in submitted) == ["attack", "attack", "inputs", "inputs"], failed.log[-4000:]
+    expected = ["attack"] * attempts + ["inputs"] * attempts
+    assert sorted(rule for rule, _, _ in submitted) == expected, failed.log[-4000:]
     assert sorted(failed.failed_jobs()) == sorted((rule, slurm_id) for rule, _, slurm_id in submitted)
     assert all(slurm_cluster.job(slurm_id)["JobState"] == "FAILED" for _, _, slurm_id in submitted)
     assert "not a readable checkpoint" in failed.log
