@@ -10,9 +10,8 @@ import time
 import torch
 
 from lbhessian.attacks import fgsm_step, input_grad, pgd
-from lbhessian.core.config import attack_settings, load
+from lbhessian.core.config import attack_settings
 from lbhessian.core.errors import LbhError
-from lbhessian.core.io import read_json
 from lbhessian.core.modes import frozen
 from lbhessian.core.results import eps_key
 from lbhessian.steps.common import expected_run, measure_run
@@ -91,14 +90,10 @@ def evaluate(model, train, test, cfg, device):
 
 def main(config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None,
          seed=None):  # fmt: skip
-    # The experiment's own eps grids (train.experiments[].attack) over the defaults; measure_run checks that
-    # the checkpoint and metrics.json belong to this run before anything is measured.
-    cfg, run = load(config), read_json(metrics)
-    experiment = (dataset or run.get("dataset"), model or run.get("model"))
-    settings = attack_settings(cfg, *experiment) if all(experiment) else cfg["attack"]
-
-    def measure(net, train, test, _section, device):
-        return evaluate(net, train, test, settings, device)
-
     expected = expected_run(dataset, model, mode, batch, seed)
-    measure_run(config, data, checkpoint, metrics, out, threads, "attack", measure, expected)
+    measure_run(config, data, checkpoint, metrics, out, threads, _experiment_attack, evaluate, expected)
+
+
+def _experiment_attack(cfg, run):
+    """The run's experiment's own eps grids (train.experiments[].attack over the attack section)."""
+    return attack_settings(cfg, run["dataset"], run["model"])

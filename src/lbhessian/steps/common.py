@@ -63,7 +63,8 @@ def check_checkpoint(cfg, config_path, checkpoint, run, info, data_path, data_in
 
 
 def measure_run(config, data, checkpoint, metrics, out, threads, section, measure, expected=None):
-    """Measure one trained run with ``measure(model, train, test, cfg[section], device)`` -> ``out``.
+    """Measure one trained run with ``measure(model, train, test, settings, device)`` -> ``out``; settings are
+    ``cfg[section]``, or ``section(cfg, run)`` when a step's settings depend on the run (attack: its experiment's).
 
     ``expected``: the run (dataset, model, mode, batch, seed) the rule measures; its metrics.json and
     checkpoint must be of that run (a mismatch is one line naming both files, and nothing is written).
@@ -84,7 +85,8 @@ def measure_run(config, data, checkpoint, metrics, out, threads, section, measur
     check_checkpoint(cfg, config, checkpoint, run, info, data, data_info, metrics, found)
     train, test = train.subset(run.get("train_size")), test.subset(run.get("test_size"))
     t0 = time.perf_counter()
-    result = measure(model, train, test, cfg[section], device)
+    settings = section(cfg, run) if callable(section) else cfg[section]
+    result = measure(model, train, test, settings, device)
     result.setdefault("seconds", time.perf_counter() - t0)
     write_json(out, {"status": "ok", **result})
     print(f"{out}: written", file=sys.stderr)
