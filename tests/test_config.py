@@ -15,7 +15,7 @@ def cfg():
 @pytest.mark.parametrize(
     "edit, expected",
     [
-        (lambda c: c["train"]["batch_sizes"].append(-4), "train.batch_sizes[3]: -4 is less than the minimum of 1"),
+        (lambda c: c["train"]["batch_sizes"].append(-4), "train.batch_sizes[2]: -4 is less than the minimum of 1"),
         (
             lambda c: c["train"]["experiments"][0].update(model="VGG"),
             "train.experiments[0].model: 'VGG' is not a known",
@@ -52,12 +52,12 @@ def test_broken_yaml_and_missing_file(tmp_path):
 
 def test_grid_and_run_config(cfg):
     runs = config.runs(cfg)
-    # params.yaml: 3 batch sizes x 3 seeds clean, plus two robust modes at batch 16 x 3 seeds.
-    assert len(runs) == 3 * 3 + 2 * 3
+    # params.yaml: 2 batch sizes x 4 seeds clean, plus two robust modes at batch 16 x 4 seeds.
+    assert len(runs) == 2 * 4 + 2 * 4
     assert {r["mode"] for r in runs} == {"clean", "fgsm05", "fgsm10"}
     assert {r["batch"] for r in runs if r["mode"] != "clean"} == {"16"}
-    run = config.run_config(cfg, "mnist5k", "M1", "fgsm10", "16", "1")
-    assert run["batch_size"] == 16 and run["seed"] == 1 and run["robust"]["eps"] == [0.1]
+    run = config.run_config(cfg, "mnist5k", "M1", "fgsm10", "16", "11")
+    assert run["batch_size"] == 16 and run["seed"] == 11 and run["robust"]["eps"] == [0.1]
     assert run["optimizer"]["lr"] == cfg["train"]["optimizer"]["lr"]
     with pytest.raises(LbhError, match="neither 'clean' nor a train.robust name"):
         config.run_config(cfg, "mnist5k", "M1", "pgd9", "32", 0)

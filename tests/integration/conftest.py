@@ -29,6 +29,15 @@ def cluster_unavailable(exc: ClusterUnavailable):
     pytest.skip(f"SLURM tests not run: no cluster on this host ({reason}); they need root and apt-get")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Only one SLURM cluster runs on a host (a file lock): under `make test`'s two pytest-xdist workers, a test
+    using it outside group "cluster" would wait for the other worker's whole session. Refuse that up front."""
+    for item in items:
+        grouped = any(mark.args[:1] == ("cluster",) for mark in item.iter_markers("xdist_group"))
+        if "slurm_cluster" in getattr(item, "fixturenames", ()) and not grouped:
+            raise pytest.UsageError(f'{item.nodeid} uses slurm_cluster: mark it @pytest.mark.xdist_group("cluster")')
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster() -> SlurmCluster:
     """A single-node SLURM cluster (real slurmctld, slurmd, munged) for the whole test session.

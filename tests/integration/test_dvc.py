@@ -18,7 +18,9 @@ import yaml
 
 from testing_helpers import ROOT, SMOKE
 
-pytestmark = pytest.mark.slow
+# Group "cluster": its last test needs the SLURM cluster, which only the worker running test_slurm.py holds
+# (one cluster per host), and the module's DVC repo is made once, in that worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
 VENV_BIN = Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")

@@ -24,7 +24,9 @@ from testing_helpers import without_timings
 
 SMOKE = REPO / "config" / "smoke.yaml"
 
-pytestmark = pytest.mark.slow
+# One SLURM cluster per host: with `make test`'s two pytest-xdist workers, every test that needs it runs in the
+# same worker (group "cluster"), while the other worker runs the rest of the suite.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
 # Two independent rules, a GPU rule after one of them, a local target rule.
 TOY_SNAKEFILE = textwrap.dedent(
@@ -80,8 +82,8 @@ def test_toy_workflow_every_job_goes_through_sbatch(slurm_cluster: SlurmCluster,
 
 # --- The real workflow (config/smoke.yaml) ---------------------------------------------------------------
 # One run of the smoke grid goes through SLURM: every per-run step (data, train, spectrum, inputs, attack)
-# as its own sbatch job, in about two minutes. Its outputs are compared with the local run of the whole
-# smoke grid (fixture `smoke_run`, tests/conftest.py).
+# as its own sbatch job, in about two minutes. Its outputs are compared with the same targets run locally
+# (fixture `local_smoke`: the whole smoke grid of tests/conftest.py would cost this worker twice as much).
 
 PER_RUN_STEPS = ["train", "spectrum", "inputs", "attack"]  # GPU steps in profiles/slurm
 RUN_FILES = ["metrics.json", "spectrum.json", "inputs.json", "attack.json"]
@@ -112,6 +114,20 @@ def slurm_smoke(slurm_cluster: SlurmCluster, tmp_path_factory):
     return workdir, run_dir, run
 
 
+@pytest.fixture(scope="module")
+def local_smoke(tmp_path_factory):
+    """The same run's targets, made locally with the same Snakefile and config (no profile)."""
+    workdir = tmp_path_factory.mktemp("local_smoke")
+    run_dir = _chosen_run()
+    targets = [f"{run_dir}/{name}" for name in RUN_FILES]
+    env = {**os.environ, "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("SNAKEMAKE_PROFILE", None)
+    run = run_snakemake(["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), "--cores", "2", *targets],
+                        workdir, env, timeout=420)  # fmt: skip
+    assert run.returncode == 0 and not run.timed_out, run.log[-6000:]
+    return workdir
+
+
 def test_smoke_every_job_went_through_sbatch(slurm_cluster: SlurmCluster, slurm_smoke):
     workdir, _, run = slurm_smoke
     submissions = run.submissions()
@@ -134,9 +150,9 @@ def test_smoke_every_job_went_through_sbatch(slurm_cluster: SlurmCluster, slurm_
     assert limits["train"] == "12:00:00" and limits["spectrum"] == "06:00:00", limits
 
 
-def test_smoke_outputs_equal_a_local_run(slurm_smoke, smoke_run):
+def test_smoke_outputs_equal_a_local_run(slurm_smoke, local_smoke):
     slurm_dir, run_dir, _ = slurm_smoke
-    local_dir, _ = smoke_run
+    local_dir = local_smoke
     for name in RUN_FILES:
         via_slurm = json.loads((slurm_dir / run_dir / name).read_text())
         local = json.loads((local_dir / run_dir / name).read_text())
@@ -171,13 +187,17 @@ def test_corrupt_checkpoint_fails_fast_keeps_outputs_and_rerun_resumes(slurm_clu
     assert len(kept) >= 8, kept.keys()
     env = slurm_cluster.env()
 
-    failed = run_snakemake(_workflow_args(run_dir), workdir, env, timeout=240)
+    # One retry instead of the profile's two (the command line overrides a profile, as for a user): the same
+    # paths run, one SLURM round-trip fewer for the suite. Resubmission itself is also tested by the
+    # preemption test (test_preemption.py).
+    assert yaml.safe_load(PROFILE_SLURM.joinpath("config.yaml").read_text())["retries"] != 1
+    failed = run_snakemake(_workflow_args(run_dir, "--retries", "1"), workdir, env, timeout=240)
     assert failed.returncode != 0 and not failed.timed_out, failed.log[-4000:]
     # How soon failures are reported is not asserted: SLURM's polling makes it depend on the host's load
     # (speed belongs in benchmarks); that every attempt's failure is reported is, below.
-    # Only the two steps ran, each 1 + retries times (profiles/slurm's retries), and each failure was reported
-    # with its SLURM job id, the job's state and the step's own error message.
-    attempts = 1 + yaml.safe_load(PROFILE_SLURM.joinpath("config.yaml").read_text())["retries"]
+    # Only the two steps ran, each 1 + retries times, and each failure was reported with its SLURM job id, the
+    # job's state and the step's own error message.
+    attempts = 2
     submitted = failed.submissions()
     expected = ["attack"] * attempts + ["inputs"] * attempts
     assert sorted(rule for rule, _, _ in submitted) == expected, failed.log[-4000:]

@@ -160,6 +160,7 @@ def lanczos(
     vectors: bool = True,
     restart: bool = True,
     relative_to: str = "eigenvalue",
+    min_iter: int = 1,
 ) -> EigResult:
     """k extreme eigenpairs by Lanczos with full re-orthogonalisation.
 
@@ -169,6 +170,7 @@ def lanczos(
     space becomes invariant is restarted with a random vector orthogonal to it (``restart``) or stopped.
     ``relative_to``: "eigenvalue" divides the residual by |theta| (the default rule); "norm" divides it
     by the largest |Ritz value| of the row, an estimate of ||H||, for eigenvalues near zero.
+    ``min_iter``: no row stops on its residual before this many products (see min_eigenvalue).
     The result also carries the tridiagonal matrices (``alpha``, ``beta``, ``lengths``) for quadrature.
     """
     _check_args(op, k, tol, max_iter)
@@ -223,7 +225,7 @@ def lanczos(
         nk = min(kk, m)
         denom = theta[:, :nk] if relative_to == "eigenvalue" else theta.abs().amax(-1, keepdim=True)
         r = _rel(beta[rows, j].unsqueeze(-1) * S[:, -1, :nk].abs(), denom)
-        ok = (r <= tol).all(dim=-1) & (m >= kk)
+        ok = (r <= tol).all(dim=-1) & (m >= max(kk, min_iter))
         last = m == m_max
         stop = ok | last | (broken[rows] & ~torch.tensor(restart))
         for pos in stop.nonzero().flatten().tolist():
@@ -255,12 +257,26 @@ def lanczos(
 
 
 def min_eigenvalue(
-    op: Operator, *, tol: float = 1e-3, max_iter: int = 100, seed: int = 0, relative_to: str = "norm"
+    op: Operator,
+    *,
+    tol: float = 1e-3,
+    max_iter: int = 100,
+    seed: int = 0,
+    relative_to: str = "norm",
+    min_iter: int = 20,
 ) -> EigResult:
     """The most negative (smallest algebraic) eigenpair, by Lanczos from the bottom of the spectrum.
 
     At a minimum the bottom eigenvalue is near zero, so by default its residual is measured relative to
     ||H|| (the largest |Ritz value|): ||H v - lambda v|| <= tol ||H||, which is what deciding "is there
     a significantly negative direction" needs; ``relative_to="eigenvalue"`` applies the strict rule.
+    ``min_iter`` (at least 20 products, or max_iter if smaller): a network's weight Hessian has a huge null
+    space (rank at most samples x classes), and a Krylov space that has seen little else holds a Ritz pair
+    at 0 whose residual passes, while a negative eigenvalue of 5% of ||H|| is still unseen (Cauchy
+    interlacing: the bottom Ritz value only falls as the space grows). Measured on trained M1 nets: 2 of 12
+    runs stopped after 2 products at +3e-6; the others needed 25-27.
     """
-    return lanczos(op, 1, tol=tol, max_iter=max_iter, seed=seed, which="smallest", relative_to=relative_to)
+    return lanczos(
+        op, 1, tol=tol, max_iter=max_iter, seed=seed, which="smallest", relative_to=relative_to,
+        min_iter=min(min_iter, max_iter),
+    )  # fmt: skip
