@@ -29,10 +29,10 @@ run: setup  ## the default pipeline (params.yaml) and its report, results/report
 paper: setup  ## the paper's configuration on this machine (see README for SLURM)
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile config/paper.yaml
 
-# Two pytest-xdist workers: one holds the SLURM cluster and runs the tests that need it (xdist_group "cluster",
-# mostly waiting on the scheduler), the other runs everything else meanwhile.
+# Two lanes side by side (tests/lanes.sh): the SLURM tests (marked cluster, mostly waiting on the scheduler)
+# and everything else.
 test: setup  ## every test: unit, Snakemake, DVC and SLURM integration
-	$(BIN)/python -m pytest -ra -n 2 --dist loadgroup $(PYTEST_ARGS)
+	PYTHON=$(BIN)/python tests/lanes.sh $(PYTEST_ARGS)
 
 check: lint  ## the fast tier: lint, import contracts and unit tests (no Snakemake/DVC/SLURM runs)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)

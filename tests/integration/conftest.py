@@ -30,12 +30,12 @@ def cluster_unavailable(exc: ClusterUnavailable):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Only one SLURM cluster runs on a host (a file lock): under `make test`'s two pytest-xdist workers, a test
-    using it outside group "cluster" would wait for the other worker's whole session. Refuse that up front."""
+    """Only one SLURM cluster runs on a host (a file lock): `make test` runs the tests marked cluster in a lane
+    of their own (tests/lanes.sh); an unmarked test using the cluster would run in the other lane and wait for
+    the cluster lane's whole session. Refuse that up front."""
     for item in items:
-        grouped = any(mark.args[:1] == ("cluster",) for mark in item.iter_markers("xdist_group"))
-        if "slurm_cluster" in getattr(item, "fixturenames", ()) and not grouped:
-            raise pytest.UsageError(f'{item.nodeid} uses slurm_cluster: mark it @pytest.mark.xdist_group("cluster")')
+        if "slurm_cluster" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("cluster"):
+            raise pytest.UsageError(f"{item.nodeid} uses slurm_cluster: mark it @pytest.mark.cluster")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """DVC around the real Snakemake workflow: a temporary git repo holding the project's files, params.yaml = smoke.
 
 One `dvc repro` (config/smoke.yaml, about 2 minutes) is shared by the module; the param-change test changes
-only the `attack:` section, so it reruns the cheap attack and report jobs. No mocks: real git, DVC and Snakemake.
+only the `attack:` section, so it reruns the cheap attack and report jobs. The SLURM test makes its own one-run
+repo (it runs in make test's cluster lane). No mocks: real git, DVC and Snakemake.
 """
 
 import hashlib
@@ -18,14 +19,12 @@ import yaml
 
 from testing_helpers import ROOT, SMOKE
 
-# Group "cluster": its last test needs the SLURM cluster, which only the worker running test_slurm.py holds
-# (one cluster per host), and the module's DVC repo is made once, in that worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+pytestmark = pytest.mark.slow
 
 VENV_BIN = Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")
 TRACKED = ("results/runs", "data/prepared", ".snakemake/metadata")
-AFTER_REPRO = {}  # what the module's one `dvc repro` left for git to see
+AFTER_REPRO = {}  # repo -> what its first `dvc repro` left for git to see
 
 
 def env(**extra):
@@ -98,23 +97,27 @@ def job_counts(text):
     return counts
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """A git repo of the project's files with params.yaml = config/smoke.yaml, after one `dvc repro`."""
-    repo = tmp_path_factory.mktemp("dvc") / "repo"
+def make_repo(repo: Path, params: str) -> Path:
+    """A git repo of the project's files with the given params.yaml, after one `dvc repro` (committed)."""
     for f in project_files():
         (repo / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / f, repo / f)
-    shutil.copy(SMOKE, repo / "params.yaml")
+    (repo / "params.yaml").write_text(params)
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "project at smoke size")
     assert (repo / ".dvc" / "config").exists(), "the project must ship .dvc/config (a clone is DVC-ready)"
     dvc(repo, "repro", timeout=1800)
-    AFTER_REPRO["untracked"] = sh(repo, "git", "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
+    AFTER_REPRO[repo] = sh(repo, "git", "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
     sh(repo, "git", "add", "dvc.lock")
     sh(repo, "git", "commit", "-qm", "smoke results")
     return repo
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """The project with params.yaml = config/smoke.yaml, after one `dvc repro`."""
+    return make_repo(tmp_path_factory.mktemp("dvc") / "repo", SMOKE.read_text())
 
 
 def checkpoints(repo):
@@ -134,7 +137,7 @@ def test_repo_config_analytics_off_and_ignores(repo):
 def test_repro_runs_the_pipeline_and_a_second_repro_does_nothing(repo):
     assert len(checkpoints(repo)) == 4
     # Only dvc.lock was new for git: DVC's outputs and Snakemake's state are all git-ignored.
-    assert AFTER_REPRO["untracked"] == ["?? dvc.lock"]
+    assert AFTER_REPRO[repo] == ["?? dvc.lock"]
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["pipeline"]
     outs = {o["path"]: o for o in lock["outs"]}
     for path in ("results/runs", "results/metrics.json", "results/plots", ".snakemake/metadata", "data/prepared"):
@@ -302,7 +305,8 @@ def test_exp_run_new_batch_size_trains_only_that_run(repo):
     assert json.loads((repo / "results/metrics.json").read_text())["runs"] == 5
 
 
-def test_snakemake_profile_slurm_dvc_repro_submits_through_sbatch(repo, slurm_cluster):
+@pytest.mark.cluster  # make test's cluster lane (tests/lanes.sh): the one SLURM cluster of the host
+def test_snakemake_profile_slurm_dvc_repro_submits_through_sbatch(slurm_cluster, tmp_path):
     """`SNAKEMAKE_PROFILE=profiles/slurm dvc repro` (README), for real: a changed report setting makes DVC rerun
     its stage, whose Snakemake takes the SLURM profile from the environment and submits the report jobs
     through sbatch; each SLURM job completes and no per-run step reruns.
@@ -311,7 +315,12 @@ def test_snakemake_profile_slurm_dvc_repro_submits_through_sbatch(repo, slurm_cl
     profile that DVC's environment cannot use."""
     from slurm_cluster import SUBMITTED
 
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    # Its own one-run project (the smoke config at full batch only), reproduced locally first: the module's
+    # repo stays in the other lane, and the test needs only some finished runs for DVC to skip.
+    params = yaml.safe_load(SMOKE.read_text())
+    params["train"].update(batch_sizes=["full"], robust=[])
+    repo = make_repo(tmp_path / "repo", yaml.safe_dump(params, sort_keys=False))
+    assert len(checkpoints(repo)) == 1
     params["report"]["title"] = "Smoke test via SLURM"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     kept = mtimes(repo, "results/runs/**/*.json")

@@ -13,9 +13,7 @@ from lbhessian.core import config
 from lbhessian.core.checkpoint import load_checkpoint
 from testing_helpers import SMOKE, check_report, snakemake, without_timings
 
-# Group "smoke": under `make test`'s two xdist workers the module stays in one worker, so the session fixture
-# smoke_run (the local smoke grid, tests/conftest.py) is made once.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smoke")]
+pytestmark = pytest.mark.slow
 
 
 def run_dirs(workdir):

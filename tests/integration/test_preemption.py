@@ -182,7 +182,7 @@ def test_sigterm_to_a_workflow_training_job_is_retried_to_the_same_weights(refer
     _same_training(workdir / RUN, reference)
 
 
-@pytest.mark.xdist_group("cluster")  # the worker that holds the one SLURM cluster (test_slurm.py)
+@pytest.mark.cluster  # make test's cluster lane: the one SLURM cluster of the host (tests/lanes.sh)
 def test_scancel_sigterm_on_slurm_is_retried_to_the_same_weights(slurm_cluster: SlurmCluster, reference, tmp_path):
     """The real one-node SLURM cluster: `scancel --signal=TERM` on the running training job (as SLURM does
     at a time limit or a preemption). Catches a signal that does not reach the step through sbatch, srun and

@@ -24,9 +24,8 @@ from testing_helpers import without_timings
 
 SMOKE = REPO / "config" / "smoke.yaml"
 
-# One SLURM cluster per host: with `make test`'s two pytest-xdist workers, every test that needs it runs in the
-# same worker (group "cluster"), while the other worker runs the rest of the suite.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
+# Marked cluster: `make test` runs these in its cluster lane (tests/lanes.sh), beside the rest of the suite.
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 # Two independent rules, a GPU rule after one of them, a local target rule.
 TOY_SNAKEFILE = textwrap.dedent(
@@ -83,7 +82,7 @@ def test_toy_workflow_every_job_goes_through_sbatch(slurm_cluster: SlurmCluster,
 # --- The real workflow (config/smoke.yaml) ---------------------------------------------------------------
 # One run of the smoke grid goes through SLURM: every per-run step (data, train, spectrum, inputs, attack)
 # as its own sbatch job, in about two minutes. Its outputs are compared with the same targets run locally
-# (fixture `local_smoke`: the whole smoke grid of tests/conftest.py would cost this worker twice as much).
+# (fixture `local_smoke`: the whole smoke grid of tests/conftest.py would cost this lane twice as much).
 
 PER_RUN_STEPS = ["train", "spectrum", "inputs", "attack"]  # GPU steps in profiles/slurm
 RUN_FILES = ["metrics.json", "spectrum.json", "inputs.json", "attack.json"]
