@@ -144,7 +144,7 @@ def test_min_eigenvalue_near_zero_stops_relative_to_the_norm():
 def test_min_eigenvalue_is_not_fooled_by_a_large_null_space():
     """A weight Hessian's shape: a few positive eigenvalues, one negative at 5% of the top, the rest exactly 0.
     From some start vectors the first Krylov spaces see only the null space and hold a Ritz pair at 0 whose
-    residual passes; found on trained M1 nets (2 of 12 runs reported +3e-6 after 2 products). Catches the
+    residual passes; found on trained M1 nets (2 of 12 runs reported about 0 after 2-3 products). Catches the
     old stopping rule (``min_iter=1``: it misses -0.5 for some of these seeds) and a missing floor."""
     eigs = torch.zeros(1000, dtype=torch.float64)
     eigs[:10], eigs[10] = torch.linspace(1, 10, 10), -0.5
