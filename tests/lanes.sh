@@ -8,9 +8,13 @@ set -u
 cd "$(dirname "$0")/.."
 py=${PYTHON:-.venv/bin/python}
 log=${CLUSTER_LANE_LOG:-.pytest-cluster-lane.log}
-"$py" -m pytest -ra -p no:cacheprovider -m cluster "$@" > "$log" 2>&1 &
+# A background job ignores Ctrl-C; on INT/TERM the trap sends it TERM, which this wrapper turns into pytest's
+# KeyboardInterrupt, so that its fixtures stop the SLURM daemons instead of leaving them running.
+"$py" -c 'import signal, sys, pytest
+signal.signal(signal.SIGTERM, signal.default_int_handler)
+sys.exit(pytest.main(sys.argv[1:]))' -ra -p no:cacheprovider -m cluster "$@" > "$log" 2>&1 &
 cluster=$!
-trap 'kill "$cluster" 2>/dev/null' INT TERM
+trap 'kill -TERM "$cluster" 2>/dev/null' INT TERM
 echo "cluster lane (SLURM): pid $cluster, output in $log (printed when it ends)"
 "$py" -m pytest -ra -m "not cluster" "$@"
 rest=$?
