@@ -113,16 +113,21 @@ def slurm_smoke(slurm_cluster: SlurmCluster, tmp_path_factory):
     return workdir, run_dir, run
 
 
+def _local_env() -> dict[str, str]:
+    """The venv first on PATH, no profile from the environment (Snakemake runs on this host)."""
+    env = {**os.environ, "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("SNAKEMAKE_PROFILE", None)
+    return env
+
+
 @pytest.fixture(scope="module")
 def local_smoke(tmp_path_factory):
     """The same run's targets, made locally with the same Snakefile and config (no profile)."""
     workdir = tmp_path_factory.mktemp("local_smoke")
     run_dir = _chosen_run()
     targets = [f"{run_dir}/{name}" for name in RUN_FILES]
-    env = {**os.environ, "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("SNAKEMAKE_PROFILE", None)
     run = run_snakemake(["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), "--cores", "2", *targets],
-                        workdir, env, timeout=420)  # fmt: skip
+                        workdir, _local_env(), timeout=420)  # fmt: skip
     assert run.returncode == 0 and not run.timed_out, run.log[-6000:]
     return workdir
 
@@ -189,14 +194,15 @@ def test_corrupt_checkpoint_fails_fast_keeps_outputs_and_rerun_resumes(slurm_clu
     # One retry instead of the profile's two (the command line overrides a profile, as for a user): the same
     # paths run, one SLURM round-trip fewer for the suite. Resubmission itself is also tested by the
     # preemption test (test_preemption.py).
-    assert yaml.safe_load(PROFILE_SLURM.joinpath("config.yaml").read_text())["retries"] != 1
-    failed = run_snakemake(_workflow_args(run_dir, "--retries", "1"), workdir, env, timeout=240)
+    retries = 1
+    assert yaml.safe_load(PROFILE_SLURM.joinpath("config.yaml").read_text())["retries"] != retries
+    failed = run_snakemake(_workflow_args(run_dir, "--retries", str(retries)), workdir, env, timeout=240)
     assert failed.returncode != 0 and not failed.timed_out, failed.log[-4000:]
     # How soon failures are reported is not asserted: SLURM's polling makes it depend on the host's load
     # (speed belongs in benchmarks); that every attempt's failure is reported is, below.
     # Only the two steps ran, each 1 + retries times, and each failure was reported with its SLURM job id, the
     # job's state and the step's own error message.
-    attempts = 2
+    attempts = 1 + retries
     submitted = failed.submissions()
     expected = ["attack"] * attempts + ["inputs"] * attempts
     assert sorted(rule for rule, _, _ in submitted) == expected, failed.log[-4000:]
@@ -223,8 +229,7 @@ def test_profiles_plan_the_smoke_workflow(profile: str, tmp_path: Path):
     """Both profiles work with the real workflow (dry run: needs no cluster); the SLURM one asks for a GPU
     and the profile's memory and time for the per-run steps only."""
     args = ["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), "--profile", str(REPO / "profiles" / profile)]
-    env = {**os.environ, "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
-    run = run_snakemake([*args, "-n"], tmp_path, env, timeout=120)
+    run = run_snakemake([*args, "-n"], tmp_path, _local_env(), timeout=120)
     assert run.returncode == 0, run.log[-4000:]
     # Rules inside a group job are printed indented.
     resources = dict(re.findall(r"^ *rule (\w+):\n(?: +.*\n)*? +resources: (.*)$", run.log, re.MULTILINE))
