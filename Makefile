@@ -9,7 +9,7 @@ CORES ?= all
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run paper report test check lint format bench clean
+.PHONY: setup run paper replicate report test check lint format bench clean
 
 $(STAMP): envs/requirements.txt envs/requirements-dev.txt envs/requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,15 @@ run: setup  ## the default pipeline (params.yaml) and its report, results/report
 
 paper: setup  ## the paper's configuration on this machine (see README for SLURM)
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile config/paper.yaml
+
+# A replication of a design (CONFIG, default params.yaml) on other seeds, optionally other CPU kernels
+# (KERNELS=portable): its results in results/replications/<name>/, then every replication's verdicts side by side.
+CONFIG ?= params.yaml
+replicate: setup  ## e.g. make replicate SEEDS="20 21 22 23" [KERNELS=portable]
+	@test -n "$(SEEDS)" || { echo "make replicate: SEEDS is empty: e.g. make replicate SEEDS='20 21 22 23'"; exit 2; }
+	rep=$$($(BIN)/python -m lbhessian replicate --config $(CONFIG) --seeds $(SEEDS) $(if $(KERNELS),--kernels $(KERNELS))) \
+	  && $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile $$rep \
+	  && $(BIN)/python -m lbhessian replications --config $(CONFIG)
 
 # Two lanes side by side (tests/lanes.sh): the SLURM tests (marked cluster, mostly waiting on the scheduler)
 # and everything else.

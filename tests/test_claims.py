@@ -65,14 +65,70 @@ def by_check(result):
     return {r["check"]: r for r in result["checks"]}
 
 
-def test_slope_interval_equals_the_hand_computed_one():
-    """x = 0..3, y = 0,1,1,3: slope Sxy/Sxx = 4.5/5 = 0.9, residual SS 0.70, se sqrt(0.35/5), t(0.975, 2)
-    = 4.302653. Catches a z instead of a t quantile, a wrong df or a missing stderr factor."""
-    est = stats.slope([0, 1, 2, 3], [0, 1, 1, 3])
-    half = 4.302653 * math.sqrt(0.07)
-    assert est.effect == pytest.approx(0.9)
-    assert (est.ci_low, est.ci_high) == pytest.approx((0.9 - half, 0.9 + half), rel=1e-6)
-    assert stats.slope([0, 1], [0, 1]).ci_low is None and "needs >= 3 runs" in stats.slope([0, 1], [0, 1]).why
+def test_trend_interval_equals_the_hand_computed_one():
+    """x = 0,0,1,1,2,2, y = 0,2 | 1,5 | 3,5: level means 1, 3, 4, variances 2, 8, 2. Contrast weights
+    n(x - 1) / 4 = -0.5, 0, 0.5: slope 1.5 (the least-squares slope), variance 0.25 + 0 + 0.25, Welch-
+    Satterthwaite df 0.5^2 / (0.25^2 + 0.25^2) = 2, t(0.975, 2) = 4.302653. Catches pooled variances (OLS gives
+    a narrower interval with df 4), a z quantile and a wrong df; the one-sided p-value is against the bar."""
+    est = stats.trend([0, 0, 1, 1, 2, 2], [0, 2, 1, 5, 3, 5])
+    half = 4.302653 * math.sqrt(0.5)
+    assert est.effect == pytest.approx(1.5)
+    assert (est.ci_low, est.ci_high) == pytest.approx((1.5 - half, 1.5 + half), rel=1e-6)
+    t = 1.5 / math.sqrt(0.5)
+    assert est.p_value == pytest.approx(0.5 * (1 - t / math.sqrt(2 + t * t)), rel=1e-6)  # t(2) tail, closed form
+    barred = stats.trend([0, 0, 1, 1, 2, 2], [0, 2, 1, 5, 3, 5], bar=1.5)
+    assert barred.p_value == pytest.approx(0.5) and barred.ci_low == est.ci_low
+    one = stats.trend([0, 1, 1], [0, 1, 2])
+    assert one.ci_low is None and "needs >= 2 runs at each of >= 2 levels" in one.why
+
+
+def test_trend_with_two_levels_is_welchs_t():
+    """With two batch sizes the slope is the difference of means over the distance of the levels, and its
+    interval and df are Welch's (scipy.stats.ttest_ind with equal_var=False, an independent implementation),
+    also with variances that differ 15-fold, where ordinary least squares would pool them."""
+    from scipy.stats import ttest_ind
+
+    lo, hi = [1.0, 1.2, 0.9, 1.1], [3.0, 7.0, 1.5, 5.5]
+    est = stats.trend([4] * 4 + [8] * 4, lo + hi, alternative="greater")
+    ci = ttest_ind(hi, lo, equal_var=False).confidence_interval(0.95)
+    assert (est.effect, est.ci_low, est.ci_high) == pytest.approx(
+        ((np.mean(hi) - np.mean(lo)) / 4, ci.low / 4, ci.high / 4), rel=1e-9
+    )
+    assert est.p_value == pytest.approx(ttest_ind(hi, lo, equal_var=False, alternative="greater").pvalue, rel=1e-9)
+
+
+def test_one_sided_p_value_agrees_with_the_verdict(tmp_path):
+    """Every check's p-value is one-sided against its own bar and labelled so: it is below 0.025 exactly when
+    the check holds (95% two-sided intervals). Catches a p-value against 0 beside a ratio bar of 2."""
+    res = evaluate(synthetic(tmp_path, effect=0.6, noise=0.3, rng=3), thresholds(min_ratio=2.0))
+    tested = [r for r in res["checks"] if r["p_value"] is not None]
+    assert len(tested) >= 8
+    for r in tested:
+        assert r["p_alternative"].startswith("one-sided, H1: "), r["check"]
+        assert (r["p_value"] < 0.025) == (r["verdict"] == HOLDS), (r["check"], r["p_value"], r["verdict"])
+    assert by_check(res)["1b"]["p_alternative"] == "one-sided, H1: > 2"
+
+
+def test_inconclusive_checks_say_which_way_they_lean(tmp_path):
+    """lambda_1 of 1, 4 at the smallest batch and 2, 6 at the largest: the ratio of geometric means is 1.73
+    with an interval far too wide to decide; it leans toward the claim, and against it with the groups swapped."""
+    df = synthetic(tmp_path, seeds=range(2), batches=(32, 2048), robust_eps=())
+    small, large = df["batch_size"] == 32, df["batch_size"] == 2048
+    for lo, hi, way in (([1.0, 4.0], [2.0, 6.0], "toward"), ([2.0, 6.0], [1.0, 4.0], "against")):
+        df.loc[small, "lambda_1"], df.loc[large, "lambda_1"] = lo, hi
+        res = evaluate(df, thresholds())
+        c = by_check(res)["1b"]
+        assert c["verdict"] == INCONCLUSIVE and c["leans"] == way, (way, c)
+    assert all(r["leans"] == "" for r in res["checks"] if r["verdict"] != INCONCLUSIVE)
+
+
+def test_no_check_repeats_another(tmp_path):
+    """Claim 2 leaves lambda_1 to claim 1; with two batch sizes the slope 1a (the same comparison as the
+    ratio 1b) is not reported."""
+    res = evaluate(synthetic(tmp_path), thresholds())
+    assert "2a.1" not in by_check(res) and {"2a.2", "2a.3", "2b"} <= set(by_check(res))
+    two = evaluate(synthetic(tmp_path, batches=(32, 2048)), thresholds())
+    assert "1a" not in by_check(two) and by_check(two)["1b"]["verdict"] == HOLDS
 
 
 def test_welch_and_one_sample_intervals_equal_the_hand_computed_ones():
@@ -184,12 +240,14 @@ def test_claims_json_contract_is_plain_and_reproducible(tmp_path):
     text = json.dumps(res, sort_keys=True)
     assert text == json.dumps(evaluate(df, thresholds()), sort_keys=True)
     assert "np." not in text and "nan" not in text.lower().replace("inconclusive", "")
-    keys = {"claim", "check", "title", "experiment", "mode", "statistic", "effect", "ci_low", "ci_high", "test",
-            "p_value", "threshold", "verdict", "detail", "missing", "figure", "unit"}  # fmt: skip
+    keys = set(
+        "claim check title experiment mode statistic effect ci_low ci_high test p_value p_alternative threshold "
+        "verdict leans detail missing figure unit".split()
+    )
     for r in res["checks"]:
         assert set(r) == keys and r["experiment"] == "mnist5k_M1" and r["figure"] in FIGURES
         assert all(r[k] is None or type(r[k]) is float for k in ("effect", "ci_low", "ci_high", "p_value"))
-    assert set(res["claims"]["1"]) == {"title", "verdict", "per_experiment", "summary"}
+    assert set(res["claims"]["1"]) == {"title", "verdict", "leans", "per_experiment", "summary", "unsettled"}
     assert res["claims"]["1"]["per_experiment"] == {"mnist5k_M1": HOLDS}
     assert all(v["reason"] for v in res["thresholds"].values()) and res["runs"] == res["runs_ok"] == len(df)
     assert "| 1a | mnist5k_M1 |" in to_markdown(res) and "<table" in to_html(res)

@@ -18,7 +18,7 @@ from lbhessian.core.errors import LbhError, Preempted
 from lbhessian.steps.attack import main as attack_main
 from lbhessian.steps.collect import main as collect_main
 from lbhessian.steps.train import main as train_main
-from lbhessian.steps.train import train_run
+from lbhessian.training import train_run
 from testing_helpers import SMOKE, snakemake
 
 
@@ -106,7 +106,7 @@ train:
   seeds: [0]
   stop: {rule: epochs, epochs: 1, target_loss: 0.1}
   track: {every: 0}
-spectrum: {top_k: 1, max_iter: 10, samples: 32, trace_samples: 0, check_power: false}
+spectrum: {top_k: 1, max_iter: 10, samples: 32, trace_samples: 0, check_power: none}
 attack: {samples: 32, fgsm_linf: [0.1], fgsm_l2: [], pgd: {eps: []}, headline_eps: 0.1}
 """
 

@@ -163,7 +163,7 @@ def test_robust_training_raises_fgsm_accuracy(tmp_path):
     """Same seed, same data, same epochs: FGSM-trained M2 beats the clean-trained one under FGSM."""
     from lbhessian.core import config, data
     from lbhessian.core.checkpoint import load_checkpoint
-    from lbhessian.steps.train import train_run
+    from lbhessian.training import train_run
 
     train, test, info = data.load_prepared(data.prepare("digits", tmp_path / "digits.pt"))
     train = train.subset(600)

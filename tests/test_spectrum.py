@@ -169,7 +169,8 @@ def test_track_matches_lanczos_and_keeps_state_and_rng():
     assert all(p.grad is None for p in net.parameters())
     ref = explicit_weight_hessian(copy.deepcopy(net).double(), train.x_float()[:50].double(), train.y[:50])
     assert out["lambda1"] == pytest.approx(torch.linalg.eigvalsh(ref)[-1].item(), rel=1e-3)
-    assert set(out) == {"lambda1", "grad_norm"} and out["grad_norm"] > 0
+    assert set(out) == {"lambda1", "grad_norm", "track_matvecs", "vector"} and out["grad_norm"] > 0
+    assert out["vector"].shape == (1, sum(p.numel() for p in net.parameters()))
 
 
 def test_bad_config():

@@ -65,7 +65,7 @@ def test_options_recorded_in_metrics_and_checkpoint(tmp_path):
     from lbhessian.core.config import load, run_config
     from lbhessian.core.data import Split
     from lbhessian.core.io import read_json
-    from lbhessian.steps.train import TrainFiles, train_run
+    from lbhessian.training import TrainFiles, train_run
 
     cfg = load("config/smoke.yaml")
     cfg = copy.deepcopy(cfg)

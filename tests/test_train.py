@@ -10,8 +10,7 @@ from lbhessian.core.checkpoint import load_checkpoint, save_checkpoint
 from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
-from lbhessian.steps.train import read_history, train_run
-from lbhessian.training import lr_at, run_epoch, scaled_lr, train_step
+from lbhessian.training import lr_at, read_history, run_epoch, scaled_lr, train_run, train_step
 
 
 def small_run(**train):

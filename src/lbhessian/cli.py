@@ -7,6 +7,7 @@ import os
 import sys
 
 from lbhessian.core.errors import LbhError
+from lbhessian.core.kernels import configured, pin
 
 RUN_FLAGS = ("dataset", "model", "mode", "batch", "seed")
 CONFIG_HELP = "experiment config file (default: $LBH_CONFIG, else params.yaml)"
@@ -61,12 +62,29 @@ def _parser():
         ("--summary", one), ("--claims", one), ("--experiment", many), ("--kind", many), ("--png", many),
         ("--caption", many), ("--out", one),
     )  # fmt: skip
+    verb(
+        "power",
+        "how often designs with more or fewer seeds would decide each claim, from a pilot's summary.csv",
+        ("--summary", one),
+        ("--seeds", {"type": int, "nargs": "+", "required": True, "help": "seeds per setting"}),
+        ("--batches", {"help": "comma-separated batch sizes of the design (default: the pilot's)"}),
+        ("--simulations", {"type": int, "default": 400}),
+    )
+    verb(
+        "replicate",
+        "write the config of a replication: the same design with other seeds (and kernels), its own results folder",
+        ("--seeds", {"type": int, "nargs": "+", "required": True}),
+        ("--kernels", {"choices": ["native", "portable"], "help": "runtime.kernels of the replication"}),
+        ("--out", {"help": "config file to write (default: <results>/replications/<name>/config.yaml)"}),
+    )
+    verb("replications", "every replication's claim verdicts beside the design's own (results/replications.md)")
     return p
 
 
 def main(argv=None):
     args = vars(_parser().parse_args(argv))
     command = args.pop("command")
+    pin(configured(args["config"]))  # before the step imports torch (core/kernels.py)
     try:
         step = importlib.import_module(f"lbhessian.steps.{command}")
         step.main(**args)

@@ -18,7 +18,8 @@ rule spectrum:
         gpu=GPUS,
         gpu_slots=gpu_slots,
     params:
-        settings=json.dumps(config["spectrum"], sort_keys=True),  # a changed setting reruns the step
+        # What the step reads for this run (the power check depends on its seed): a changed one reruns it.
+        settings=lambda w: json.dumps(lbconfig.spectrum_settings(config, w.seed), sort_keys=True),
     shell:  # the run's wildcards: the step checks that its checkpoint and metrics.json are of this run
         'python -m lbhessian spectrum --config "$LBH_CONFIG" --data {input.data} --checkpoint {input.checkpoint}'
         " --metrics {input.metrics} --out {output} --threads {threads} --dataset {wildcards.dataset}"

@@ -9,8 +9,7 @@ import yaml
 
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_text
-from lbhessian.core.models import RESNET
-from lbhessian.core.results import eps_key
+from lbhessian.core.results import RESNET, eps_key
 
 SCHEMA = Path(__file__).with_name("config.schema.json")  # ships inside the package
 
@@ -143,6 +142,15 @@ def robust_modes(cfg, exp):
 def attack_settings(cfg, dataset, model):
     """The attack section as one experiment sees it: its own eps grids / headline eps over the defaults."""
     return _merge(cfg["attack"], _experiment(cfg, dataset, model).get("attack", {}))
+
+
+def spectrum_settings(cfg, seed) -> dict:
+    """What the spectrum step reads for the run of this seed: the spectrum section, with ``check_power`` resolved
+    to whether this run gets the power-iteration check (the rule's params and the step both use this)."""
+    out = copy.deepcopy(cfg["spectrum"])
+    rule = out["check_power"]
+    out["check_power"] = rule == "all" or (rule == "first_seed" and int(seed) == cfg["train"]["seeds"][0])
+    return out
 
 
 def modes_for(cfg, exp, batch_size):

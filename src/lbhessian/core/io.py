@@ -9,8 +9,6 @@ import os
 import uuid
 from pathlib import Path
 
-import torch
-
 from lbhessian.core.errors import LbhError
 
 
@@ -97,7 +95,7 @@ def _jsonable(obj):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
+    if hasattr(obj, "tolist") and getattr(obj, "ndim", 0):  # tensors and arrays (never importing torch here)
         return _jsonable(obj.tolist())
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
         return _jsonable(obj.item())
@@ -134,6 +132,8 @@ def read_json(path):
 
 
 def save_torch(path, obj):
+    import torch  # here, not at the top: the report steps use this module and never load torch
+
     write_with(path, lambda f: torch.save(obj, f))
 
 
@@ -149,6 +149,8 @@ def load_torch(path, what="file"):
         raise os_error(path, f"read {what}", e) from None
     with f:
         try:
+            import torch
+
             return torch.load(f, map_location="cpu", weights_only=True)
         except OSError as e:
             if e.errno != errno.EINVAL:  # an I/O error while reading

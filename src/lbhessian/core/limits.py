@@ -48,7 +48,7 @@ def check(cfg, source="config", memory=None):
     s, notes = cfg["spectrum"], []
     # Lanczos runs when it is the method, and as the check of power iteration: it needs top_k steps.
     k_lanczos = s["top_k"] if s["method"] == "lanczos" else min(s["power_k"] or s["top_k"], s["top_k"])
-    if (s["method"] == "lanczos" or s["check_power"]) and s["max_iter"] < k_lanczos:
+    if (s["method"] == "lanczos" or s["check_power"] != "none") and s["max_iter"] < k_lanczos:
         raise LbhError(
             f"{source}: spectrum.max_iter: {s['max_iter']} Lanczos steps cannot give {k_lanczos} eigenpairs: "
             f"set spectrum.max_iter >= {k_lanczos} (or lower spectrum.top_k)"

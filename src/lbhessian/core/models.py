@@ -1,12 +1,11 @@
 """The paper's networks. Each takes [0, 1] pixels; normalisation is its first layer."""
 
-import re
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from lbhessian.core.errors import LbhError
+from lbhessian.core.results import RESNET
 
 
 class Normalize(nn.Module):
@@ -104,7 +103,6 @@ class CifarResNet(nn.Module):
 
 
 MODELS = {"M1": m1, "M2": m2, "C1": c1, "C2": c2}
-RESNET = re.compile(r"ResNet(\d+)$")
 MODEL_NAMES = [*MODELS, "ResNet20", "ResNet<6n+2>"]
 
 

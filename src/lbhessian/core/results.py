@@ -4,6 +4,8 @@ import re
 
 from lbhessian.core.errors import LbhError
 
+# The CIFAR ResNet family by depth (6n + 2), e.g. ResNet20: config validation and the model builder read it.
+RESNET = re.compile(r"ResNet(\d+)$")
 # acc_{attack}_eps{eps}_{split}, e.g. acc_fgsm_linf_eps0.1_test
 ACC_COLUMN = re.compile(r"^acc_(?P<attack>[a-z0-9]+(?:_[a-z0-9]+)*?)_eps(?P<eps>[0-9.eE+-]+)_(?P<split>[a-z]+)$")
 

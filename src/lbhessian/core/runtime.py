@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from lbhessian.core.errors import LbhError
+from lbhessian.core.kernels import PORTABLE_ENV
 
 
 def get_device(runtime_cfg=None):
@@ -26,11 +27,33 @@ def setup_runtime(runtime_cfg=None, seed=0, threads=None):
     cfg = runtime_cfg or {}
     threads = threads or cfg.get("threads") or int(os.environ.get("SLURM_CPUS_PER_TASK", "0")) or os.cpu_count()
     torch.set_num_threads(int(threads))
+    check_kernels(cfg.get("kernels", "native"))
     seed_everything(seed)
     if cfg.get("deterministic", True):
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
     return get_device(cfg)
+
+
+def check_kernels(kind):
+    """Apply and verify runtime.kernels: "portable" must have been pinned before torch was imported (the CLI
+    does it; core/kernels.py); oneDNN convolutions are switched off here."""
+    torch.backends.mkldnn.enabled = kind != "portable"
+    if kind != "portable":
+        return
+    wrong = {k: os.environ.get(k) for k, v in PORTABLE_ENV.items() if os.environ.get(k) != v}
+    if wrong or torch.backends.cpu.get_cpu_capability() != "DEFAULT":
+        raise LbhError(
+            "runtime.kernels: portable needs its pins set before torch is imported (run steps through `python -m "
+            f"lbhessian` or call lbhessian.core.kernels.pin first); found {wrong or 'ATen loops of this CPU'}"
+        )
+
+
+def kernels_in_use() -> str:
+    """What the kernels of this process are, for metrics.json: ATen's CPU capability, oneDNN on/off, MKL CBWR."""
+    mkl = os.environ.get("MKL_CBWR", "auto")
+    onednn = "on" if torch.backends.mkldnn.enabled else "off"
+    return f"aten {torch.backends.cpu.get_cpu_capability()}, onednn {onednn}, mkl_cbwr {mkl}"
 
 
 def seed_everything(seed):

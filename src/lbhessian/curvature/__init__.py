@@ -9,9 +9,11 @@ Public API (see docs/api.md): build an operator on your model and data, hand it 
 from lbhessian.core.modes import frozen
 from lbhessian.curvature.base import DenseOperator, Operator
 from lbhessian.curvature.input_hessian import InputHessian, exact_input_hessian, input_chunk
+from lbhessian.curvature.krylov import EigResult
+from lbhessian.curvature.lanczos import both_ends, lanczos, min_eigenvalue
 from lbhessian.curvature.landscape import loss_1d, loss_2d
 from lbhessian.curvature.operators import WeightHessian
-from lbhessian.curvature.solvers import EigResult, lanczos, min_eigenvalue, power_iteration
+from lbhessian.curvature.power import power_iteration
 from lbhessian.curvature.stochastic import hutchinson_trace, slq_density
 from lbhessian.curvature.tracking import track
 
@@ -21,6 +23,7 @@ __all__ = [
     "InputHessian",
     "Operator",
     "WeightHessian",
+    "both_ends",
     "exact_input_hessian",
     "frozen",
     "hutchinson_trace",

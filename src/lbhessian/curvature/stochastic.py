@@ -9,7 +9,8 @@ import torch
 
 from lbhessian.core.errors import LbhError
 from lbhessian.curvature.base import Operator
-from lbhessian.curvature.solvers import lanczos, random_vectors, row_dot
+from lbhessian.curvature.krylov import random_vectors, row_dot
+from lbhessian.curvature.lanczos import lanczos
 
 
 def hutchinson_trace(op: Operator, samples: int = 10, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,18 +6,31 @@ import torch
 from torch import nn
 
 from lbhessian.curvature.base import model_device
+from lbhessian.curvature.lanczos import lanczos
 from lbhessian.curvature.operators import WeightHessian
-from lbhessian.curvature.solvers import lanczos
 
-SEED = 0  # start vector of the tracking solve: fixed, so a rerun gives the same curve
+SEED = 0  # start vector of a cold tracking solve: fixed, so a rerun gives the same curve
+TOL = 1e-3  # relative residual at which a tracking solve stops before ``iters`` products
 
 
-def track(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int = 20) -> dict:
+def track(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int = 20, v0: torch.Tensor | None = None) -> dict:
     """lambda_1 (at most ``iters`` Lanczos steps, stopping earlier at relative residual 1e-3) and the
-    full-gradient norm of the mean loss over ``(x, y)``. Leaves the model's mode, buffers, gradients and
-    the global RNG untouched."""
+    full-gradient norm of the mean loss over ``(x, y)``, plus ``vector`` (the Ritz vector, ``(1, d)``) and
+    ``track_matvecs`` (the products used).
+
+    ``v0``: the previous evaluation's ``vector``. Weights move little between two evaluations, so Lanczos
+    started there needs a few products where a cold start needs many (tests/test_tracking.py measures the
+    accuracy against a cold start). Leaves the model's mode, buffers, gradients and the global RNG untouched.
+    """
     op = WeightHessian(model, x.to(model_device(model)), y.to(model_device(model)))
     _, grad = op.loss_and_gradient()
-    r = lanczos(op, 1, tol=1e-3, max_iter=iters, seed=SEED, vectors=False)
+    if v0 is not None and v0.shape != (1, op.size):
+        v0 = None  # another model's vector (never in training): start cold
+    r = lanczos(op, 1, tol=TOL, max_iter=iters, seed=SEED, v0=v0)
     op.release()
-    return {"lambda1": float(r.eigenvalues[0, 0]), "grad_norm": float(grad.norm())}
+    return {
+        "lambda1": float(r.eigenvalues[0, 0]),
+        "grad_norm": float(grad.norm()),
+        "track_matvecs": int(r.total_matvecs),
+        "vector": r.eigenvectors[:, 0].detach().clone(),
+    }

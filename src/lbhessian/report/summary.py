@@ -183,6 +183,12 @@ def collect_run(files: dict) -> dict:
     row["lr"] = _num(metrics.get("lr"))
     for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
         row[key] = _num(metrics.get(key))
+    # Whether the end point had settled (training.stopping.settledness): None when too little was tracked.
+    row["settled"] = metrics.get("settled")
+    row["settle_lambda1_change"] = _num(metrics.get("settle_lambda1_change"))
+    row["settle_loss_change"] = _num(metrics.get("settle_loss_change"))
+    row["settle_steps"] = _num(metrics.get("settle_steps"))
+    row["settling_from_step"] = _num(metrics.get("settling_from_step"))
     row["train_seconds"] = _num(metrics.get("seconds"))
     spec_path = files.get("spectrum")
     row.update(_spectrum_fields(_read(spec_path, required=False), spec_path))

@@ -2,10 +2,10 @@
 
 import sys
 
-from lbhessian.core.checkpoint import describe, metrics_identity, run_identity
 from lbhessian.core.config import load, runs
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_json, write_json, write_text, write_together
+from lbhessian.core.names import describe, metrics_identity, run_identity
 from lbhessian.report.dvc import headline_metrics, write_plot_data
 from lbhessian.report.summary import FILES, collect
 

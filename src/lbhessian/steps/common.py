@@ -4,11 +4,12 @@ together and to the run measured, measure, write JSON."""
 import sys
 import time
 
-from lbhessian.core.checkpoint import describe, load_checkpoint, metrics_identity, run_digest, run_identity
+from lbhessian.core.checkpoint import load_checkpoint
 from lbhessian.core.config import load, run_config
 from lbhessian.core.data import load_prepared
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_json, write_json
+from lbhessian.core.names import describe, metrics_identity, run_digest, run_identity
 from lbhessian.core.runtime import setup_runtime
 
 

@@ -14,9 +14,11 @@ import time
 import torch
 from torch import nn
 
+from lbhessian.core.config import spectrum_settings
 from lbhessian.core.data import Split
 from lbhessian.curvature import (
     WeightHessian,
+    both_ends,
     hutchinson_trace,
     lanczos,
     min_eigenvalue,
@@ -61,9 +63,14 @@ def measure_split(
     k_run = min(max(k, vectors), op.size)
     loss, grad = op.loss_and_gradient()
     lap("gradient")
-    solve = lanczos if cfg["method"] == "lanczos" else power_iteration
-    main = solve(op, k_run, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED)
+    joint = cfg["method"] == "lanczos" and cfg["bottom"] == "joint"
+    if joint:  # one Krylov space for the top-k and the most negative eigenvalue
+        main, low = both_ends(op, k_run, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED)
+    else:
+        solve = lanczos if cfg["method"] == "lanczos" else power_iteration
+        main = solve(op, k_run, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED)
     lap(cfg["method"])
+    parts = {cfg["method"]: op.matvecs}
     out = {"samples": len(x), "method": cfg["method"], **_eig_block(main, k)}
     out["chunk_size"], out["cached_graphs"] = op.chunk_size, op.cache
     if cfg["check_power"]:
@@ -76,11 +83,15 @@ def measure_split(
         diff = ((a - b).abs() / a.abs().clamp_min(torch.finfo(torch.float64).tiny)).max()
         out[other_name] = {**_eig_block(other, kc), "max_rel_diff": float(diff)}
         lap(other_name)
-    low = min_eigenvalue(op, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED + 2)
+        parts[other_name] = op.matvecs - sum(parts.values())
+    if not joint:
+        low = min_eigenvalue(op, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED + 2)
+        lap("min_eigenvalue")
+        parts["min_eigenvalue"] = op.matvecs - sum(parts.values())
     out["min_eigenvalue"] = float(low.eigenvalues[0, 0])
     out["min_eigenvalue_residual"] = float(low.residuals[0, 0])  # relative to ||H|| (see min_eigenvalue)
     out["min_eigenvalue_matvecs"] = int(low.total_matvecs)
-    lap("min_eigenvalue")
+    out["min_eigenvalue_from"] = "lanczos (joint)" if joint else "min_eigenvalue (separate)"
     out["grad_norm"] = float(grad.norm())
     out["loss"] = float(loss)
     out["trace"] = out["trace_stderr"] = None  # trace_samples 0: not measured
@@ -88,11 +99,14 @@ def measure_split(
         tr, se = hutchinson_trace(op, cfg["trace_samples"], seed=SEED + 3)
         out["trace"], out["trace_stderr"] = float(tr[0]), float(se[0])
         lap("trace")
+        parts["trace"] = op.matvecs - sum(parts.values())
     if cfg["density"]:
         dens = slq_density(op, vectors=DENSITY_VECTORS, steps=min(cfg["max_iter"], DENSITY_STEPS), seed=SEED + 4)
         out["density"] = {"grid": dens["grid"], "density": dens["density"], "sigma": dens["sigma"]}
         lap("density")
+        parts["density"] = op.matvecs - sum(parts.values())
     out["matvecs_total"] = op.matvecs
+    out["matvecs_by_part"] = parts
     out["seconds_by_part"] = seconds
     vecs = main.eigenvectors[0, :vectors].detach()
     op.release()
@@ -130,7 +144,12 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
     return result
 
 
-def main(config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None,
-         seed=None):  # fmt: skip
+def _settings(cfg, run):
+    return spectrum_settings(cfg, run["seed"])
+
+
+def main(
+    config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
+):
     expected = expected_run(dataset, model, mode, batch, seed)
-    measure_run(config, data, checkpoint, metrics, out, threads, "spectrum", measure, expected)
+    measure_run(config, data, checkpoint, metrics, out, threads, _settings, measure, expected)

@@ -56,6 +56,23 @@ def _summary(rows: list[dict]) -> str:
     return f"{lead['experiment']}: {effect}; {held} of {len(rows)} checks hold"
 
 
+END_POINT_FREE = ("6", "8")
+
+
+def unsettled_runs(runs: pd.DataFrame) -> list[str]:
+    """Labels ("mnist5k_M1 clean bs16 seed3") of runs whose metrics say their end point had not settled."""
+    if "settled" not in runs:
+        return []
+    flag = runs["settled"].astype(str).str.lower().isin(["false", "0", "0.0"])
+    return [f"{r.dataset}_{r.model} {r.mode} bs{r.batch_size} seed{r.seed}" for r in runs[flag].itertuples()]
+
+
+def _claim_lean(rows: list[dict]) -> str:
+    """The way an inconclusive claim leans: its inconclusive checks all toward it, all against it, or mixed."""
+    ways = {r["leans"] for r in rows if r["verdict"] == INCONCLUSIVE and r["leans"]}
+    return ways.pop() if len(ways) == 1 else ("mixed" if ways else "")
+
+
 def evaluate(df: pd.DataFrame, thresholds: dict, claims=tuple(TITLES)) -> dict:
     """The given claims for every (dataset, model) in df, judged with ``thresholds`` (config report.claims)."""
     ok = ok_runs(df)
@@ -65,16 +82,27 @@ def evaluate(df: pd.DataFrame, thresholds: dict, claims=tuple(TITLES)) -> dict:
     checks = []
     for (dataset, model), runs in groups:
         checks += experiment_checks(Context(f"{dataset}_{model}", thresholds), runs, claims)
+    unsettled = unsettled_runs(ok)
     out = {}
     for claim in claims:
         rows = [r for r in checks if r["claim"] == claim]
         experiments = sorted({r["experiment"] for r in rows})
         per = {e: combine(r["verdict"] for r in rows if r["experiment"] == e) for e in experiments}
         lines = [_summary([r for r in rows if r["experiment"] == e]) for e in experiments]
-        out[claim] = {"title": TITLES[claim], "verdict": combine(per.values()), "per_experiment": per,
-                      "summary": " | ".join(lines)}  # fmt: skip
+        verdict = combine(per.values())
+        out[claim] = {
+            "title": TITLES[claim],
+            "verdict": verdict,
+            "leans": _claim_lean(rows) if verdict == INCONCLUSIVE else "",
+            "per_experiment": per,
+            "summary": " | ".join(lines),
+            # the runs whose end point had not settled, among those the claim compares (not 6 and 8: they
+            # hold at any point of training)
+            "unsettled": unsettled if claim not in END_POINT_FREE else [],
+        }
     return {
         "claims": out,
+        "unsettled": unsettled,
         "checks": checks,
         "thresholds": thresholds_with_reasons(thresholds),
         "runs": int(len(df)),

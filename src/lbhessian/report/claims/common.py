@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lbhessian.report.stats import INCONCLUSIVE, Estimate
+from lbhessian.report.stats import INCONCLUSIVE, Estimate, lean
 
 TITLES = {
     "1": "Sharpness (lambda_1) grows with batch size",
@@ -49,7 +49,25 @@ class Context:
     def level(self) -> float:
         return float(self.t["confidence"])
 
-    def row(self, claim, check, mode, statistic, est, threshold, verdict, detail="", figure=None, unit="", missing=""):
+    def row(
+        self,
+        claim,
+        check,
+        mode,
+        statistic,
+        est,
+        threshold,
+        verdict,
+        *,
+        bar=None,
+        direction=None,
+        detail="",
+        figure=None,
+        unit="",
+        missing="",
+    ):
+        """One check of claims.json. ``bar`` and ``direction`` (+1: the claim says above, -1: below) name what
+        the one-sided p-value tests and which way an inconclusive estimate leans."""
         if verdict == INCONCLUSIVE and not missing:
             if est.why:
                 missing = est.why
@@ -58,6 +76,9 @@ class Context:
                 missing = f"the interval {ci} straddles the threshold: more seeds would narrow it"
             else:
                 missing = "no data for this check"
+        alternative = ""
+        if est.p_value is not None and direction:
+            alternative = f"one-sided, H1: {'>' if direction > 0 else '<'} {g(bar)}"
         return {
             "claim": claim,
             "check": check,
@@ -70,8 +91,10 @@ class Context:
             "ci_high": est.ci_high,
             "test": est.test,
             "p_value": est.p_value,
+            "p_alternative": alternative,
             "threshold": threshold,
             "verdict": verdict,
+            "leans": lean(est, bar, direction) if verdict == INCONCLUSIVE and direction else "",
             "detail": detail,
             "missing": missing if verdict == INCONCLUSIVE else "",
             "figure": figure,
@@ -79,7 +102,18 @@ class Context:
         }
 
     def missing_row(self, claim, check, mode, statistic, threshold, missing, figure=None, unit=""):
-        return self.row(claim, check, mode, statistic, NO_ESTIMATE, threshold, INCONCLUSIVE, "", figure, unit, missing)
+        return self.row(
+            claim,
+            check,
+            mode,
+            statistic,
+            NO_ESTIMATE,
+            threshold,
+            INCONCLUSIVE,
+            missing=missing,
+            figure=figure,
+            unit=unit,
+        )
 
 
 def with_values(df: pd.DataFrame, col: str, positive=False) -> pd.DataFrame:

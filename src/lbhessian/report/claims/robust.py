@@ -6,7 +6,7 @@ import pandas as pd
 
 from lbhessian.core.results import eps_key, parse_acc_column
 from lbhessian.report.claims.common import Context, extremes, g, mean_by_batch, with_values
-from lbhessian.report.stats import FAILS, HOLDS, INCONCLUSIVE, Estimate, difference, slope, verdict
+from lbhessian.report.stats import FAILS, HOLDS, INCONCLUSIVE, Estimate, difference, trend, verdict
 
 
 def _reached(df: pd.DataFrame) -> pd.Series:
@@ -32,15 +32,27 @@ def same_stopping_point(clean: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 def claim4(ctx: Context, clean: pd.DataFrame) -> list[dict]:
     d, note = same_stopping_point(clean)
     lo, hi, blo, bhi = extremes(d, "test_acc")
-    est = difference(lo, hi, ctx.level, "greater")
     gap = ctx.t["min_acc_gap"]
+    est = difference(lo, hi, ctx.level, "greater", bar=gap)
     detail = f"bs{blo} ({len(lo)} runs) - bs{bhi} ({len(hi)} runs); {note}"
     missing = "" if est.ci_low is not None else f"{est.why}: more seeds at both extreme batch sizes reaching the target"
     return [
-        ctx.row("4", "4", "clean", "test accuracy at the smallest batch - at the largest (same stopping point)", est,
-                f"95% interval above {g(gap)}", verdict(est, gap, +1), detail, "accuracy_vs_batch", "fraction",
-                missing)
-    ]  # fmt: skip
+        ctx.row(
+            "4",
+            "4",
+            "clean",
+            "test accuracy at the smallest batch - at the largest (same stopping point)",
+            est,
+            f"95% interval above {g(gap)}",
+            verdict(est, gap, +1),
+            bar=gap,
+            direction=+1,
+            detail=detail,
+            figure="accuracy_vs_batch",
+            unit="fraction",
+            missing=missing,
+        )
+    ]
 
 
 def acc_columns(df: pd.DataFrame, attack: str, split: str) -> list[tuple[float, str]]:
@@ -61,22 +73,44 @@ def claim5(ctx: Context, clean: pd.DataFrame) -> list[dict]:
         rows.append(ctx.missing_row("5", "5a.1", "clean", f"FGSM accuracy ({split})", "-", "no FGSM l-inf eps grid"))
     for i, (eps, col) in enumerate(cols, start=1):
         d = with_values(clean, col)
-        est = slope(np.log2(d["batch_size"]), d[col].astype(float), ctx.level, "less")
+        est = trend(np.log2(d["batch_size"]), d[col].astype(float), ctx.level, "less")
         rows.append(
-            ctx.row("5", f"5a.{i}", "clean", f"slope of FGSM accuracy ({split}, eps {g(eps)}) per doubling of batch",
-                    est, "95% interval below 0", verdict(est, 0.0, -1), mean_by_batch(d, col), "adversarial_vs_eps",
-                    "fraction")
-        )  # fmt: skip
+            ctx.row(
+                "5",
+                f"5a.{i}",
+                "clean",
+                f"slope of FGSM accuracy ({split}, eps {g(eps)}) per doubling of batch",
+                est,
+                "95% interval below 0",
+                verdict(est, 0.0, -1),
+                bar=0.0,
+                direction=-1,
+                detail=mean_by_batch(d, col),
+                figure="adversarial_vs_eps",
+                unit="fraction",
+            )
+        )
     for check, col, label in (
         ("5b", f"input_grad_norm_{split}", "||grad_x J||"),
         ("5c", f"input_lambda1_{split}", "lambda_1(H_x)"),
     ):
         d = with_values(clean, col, positive=True)
-        est = slope(np.log2(d["batch_size"]), np.log2(d[col].astype(float)), ctx.level, "greater")
+        est = trend(np.log2(d["batch_size"]), np.log2(d[col].astype(float)), ctx.level, "greater")
         rows.append(
-            ctx.row("5", check, "clean", f"slope of log {label} ({split}) on log batch size", est,
-                    "95% interval above 0", verdict(est, 0.0, +1), mean_by_batch(d, col), "input_measures_vs_batch")
-        )  # fmt: skip
+            ctx.row(
+                "5",
+                check,
+                "clean",
+                f"slope of log {label} ({split}) on log batch size",
+                est,
+                "95% interval above 0",
+                verdict(est, 0.0, +1),
+                bar=0.0,
+                direction=+1,
+                detail=mean_by_batch(d, col),
+                figure="input_measures_vs_batch",
+            )
+        )
     return rows
 
 
@@ -100,8 +134,20 @@ def claim6(ctx: Context, runs: pd.DataFrame) -> list[dict]:
         est = Estimate(None if effect is None else float(effect), None, None, None, len(v), test)
         # One counterexample fails; holding needs both splits.
         verdict_ = INCONCLUSIVE if effect is None else FAILS if bad(v) else INCONCLUSIVE if lacking else HOLDS
-        rows.append(ctx.row("6", check, "all", stat, est, thr, verdict_, images, "input_hessian_spectrum", "",
-                            missing or "no exact input Hessians"))  # fmt: skip
+        rows.append(
+            ctx.row(
+                "6",
+                check,
+                "all",
+                stat,
+                est,
+                thr,
+                verdict_,
+                detail=images,
+                figure="input_hessian_spectrum",
+                missing=missing or "no exact input Hessians",
+            )
+        )
     return rows
 
 
@@ -128,10 +174,23 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
     for b, lv in judged.items():
         gb = d[d["batch_size"] == b]
         lam = with_values(gb, "lambda_1", positive=True)
-        est = slope(lam["train_eps"], np.log2(lam["lambda_1"].astype(float)), ctx.level, "less")
+        est = trend(lam["train_eps"], np.log2(lam["lambda_1"].astype(float)), ctx.level, "less")
         detail = f"bs{b}, training eps {', '.join(g(e) for e in lv)}, {len(lam)} runs"
-        rows.append(ctx.row("7", f"7a.bs{b}", "all", "slope of log2 lambda_1 on the training eps", est,
-                            "95% interval below 0", verdict(est, 0.0, -1), detail, "lambda1_vs_batch"))  # fmt: skip
+        rows.append(
+            ctx.row(
+                "7",
+                f"7a.bs{b}",
+                "all",
+                "slope of log2 lambda_1 on the training eps",
+                est,
+                "95% interval below 0",
+                verdict(est, 0.0, -1),
+                bar=0.0,
+                direction=-1,
+                detail=detail,
+                figure="lambda1_vs_batch",
+            )
+        )
         trained = {eps_key(e) for e in lv}
         for check, attack, name in (("7b", "fgsm_linf", "FGSM"), ("7c", "pgd_linf", "PGD")):
             cols = [(e, c) for e, c in acc_columns(gb, attack, split) if eps_key(e) not in trained]
@@ -141,11 +200,21 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
                 rows.append(ctx.missing_row("7", f"{check}.bs{b}", "all", stat, "-", need, "adversarial_vs_eps"))
             for i, (eps, col) in enumerate(cols, start=1):
                 a = with_values(gb, col)
-                est = slope(a["train_eps"], a[col].astype(float), ctx.level, "greater")
+                est = trend(a["train_eps"], a[col].astype(float), ctx.level, "greater")
                 rows.append(
-                    ctx.row("7", f"{check}.bs{b}.{i}", "all",
-                            f"slope of {name} accuracy ({split}, eps {g(eps)}) on the training eps", est,
-                            "95% interval above 0", verdict(est, 0.0, +1), f"bs{b}, {len(a)} runs",
-                            "adversarial_vs_eps", "fraction")
-                )  # fmt: skip
+                    ctx.row(
+                        "7",
+                        f"{check}.bs{b}.{i}",
+                        "all",
+                        f"slope of {name} accuracy ({split}, eps {g(eps)}) on the training eps",
+                        est,
+                        "95% interval above 0",
+                        verdict(est, 0.0, +1),
+                        bar=0.0,
+                        direction=+1,
+                        detail=f"bs{b}, {len(a)} runs",
+                        figure="adversarial_vs_eps",
+                        unit="fraction",
+                    )
+                )
     return rows

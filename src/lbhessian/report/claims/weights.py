@@ -6,49 +6,87 @@ import numpy as np
 import pandas as pd
 
 from lbhessian.report.claims.common import Context, extremes, g, lambda_columns, mean_by_batch, with_values
-from lbhessian.report.stats import FAILS, HOLDS, INCONCLUSIVE, Estimate, difference, mean, share, slope, verdict
+from lbhessian.report.stats import FAILS, HOLDS, INCONCLUSIVE, Estimate, difference, mean, share, trend, verdict
 
 
 def claim1(ctx: Context, clean: pd.DataFrame) -> list[dict]:
+    """1b: the ratio at the extreme batch sizes; 1a, the slope over every batch size, only with at least three
+    (with two it is the same comparison as 1b)."""
     d = with_values(clean, "lambda_1", positive=True)
-    est = slope(np.log2(d["batch_size"]), np.log2(d["lambda_1"].astype(float)), ctx.level, "greater")
-    detail = f"{len(d)} runs at batch sizes {', '.join(map(str, sorted(set(d['batch_size']))))}; "
-    rows = [
-        ctx.row("1", "1a", "clean", "slope of log lambda_1 on log batch size (exponent of a power law)", est,
-                "95% interval above 0", verdict(est, 0.0, +1), detail + mean_by_batch(d, "lambda_1"),
-                "lambda1_vs_batch")
-    ]  # fmt: skip
+    sizes_ = sorted(set(d["batch_size"]))
+    rows = []
+    if len(sizes_) >= 3:
+        est = trend(np.log2(d["batch_size"]), np.log2(d["lambda_1"].astype(float)), ctx.level, "greater")
+        detail = f"{len(d)} runs at batch sizes {', '.join(map(str, sizes_))}; " + mean_by_batch(d, "lambda_1")
+        rows.append(
+            ctx.row(
+                "1",
+                "1a",
+                "clean",
+                "slope of log lambda_1 on log batch size (exponent of a power law)",
+                est,
+                "95% interval above 0",
+                verdict(est, 0.0, +1),
+                bar=0.0,
+                direction=+1,
+                detail=detail,
+                figure="lambda1_vs_batch",
+            )
+        )
     lo, hi, blo, bhi = extremes(d, "lambda_1", positive=True)
-    est = difference(hi, lo, ctx.level, "greater", log=True)
-    bar = ctx.t["min_ratio"]
-    threshold = f"95% interval above {g(bar)}" if bar else "95% interval above 1 (no >= 2x bar: min_ratio unset)"
+    bar = ctx.t["min_ratio"] or 1.0
+    est = difference(hi, lo, ctx.level, "greater", log=True, bar=bar)
+    threshold = f"95% interval above {g(bar)}" + ("" if ctx.t["min_ratio"] else " (no >= 2x bar: min_ratio unset)")
     rows.append(
-        ctx.row("1", "1b", "clean", "lambda_1 at the largest / at the smallest batch (ratio of geometric means)",
-                est, threshold, verdict(est, bar or 1.0, +1), f"bs{bhi} ({len(hi)} runs) / bs{blo} ({len(lo)} runs)",
-                "lambda1_vs_batch", "x")
-    )  # fmt: skip
+        ctx.row(
+            "1",
+            "1b",
+            "clean",
+            "lambda_1 at the largest / at the smallest batch (ratio of geometric means)",
+            est,
+            threshold,
+            verdict(est, bar, +1),
+            bar=bar,
+            direction=+1,
+            detail=f"bs{bhi} ({len(hi)} runs) / bs{blo} ({len(lo)} runs)",
+            figure="lambda1_vs_batch",
+            unit="x",
+        )
+    )
     return rows
 
 
 def claim2(ctx: Context, clean: pd.DataFrame) -> list[dict]:
-    cols = lambda_columns(clean)
-    if not cols:
-        return [ctx.missing_row("2", "2a.1", "clean", "top-k eigenvalues", "-", "no eigenvalues (spectrum step)")]
+    """lambda_2 .. lambda_k and the trace at the extreme batch sizes (lambda_1 is claim 1's)."""
+    cols = [c for c in lambda_columns(clean) if c != "lambda_1"]
+    if not cols and with_values(clean, "trace").empty:
+        need = "eigenvalues beyond lambda_1 or the trace (spectrum.top_k >= 2, spectrum.trace_samples)"
+        return [ctx.missing_row("2", "2a.2", "clean", "top-k eigenvalues", "-", need)]
     rows = []
-    for i, col in enumerate(cols + ["trace"], start=1):
-        check, name = (f"2a.{i}", col) if col != "trace" else ("2b", "Hutchinson trace")
+    for col in cols + ["trace"]:
+        check, name = (f"2a.{col[7:]}", col) if col != "trace" else ("2b", "Hutchinson trace")
         if col == "trace" and with_values(clean, "trace").empty:
             continue  # trace_samples: 0 switches the trace off; the eigenvalues still decide
-        positive = (with_values(clean, col)[col] > 0).all()
+        positive = bool((with_values(clean, col)[col] > 0).all())
         lo, hi, blo, bhi = extremes(clean, col)
-        est = difference(hi, lo, ctx.level, "greater", log=bool(positive))
         bar, what = (1.0, "ratio of geometric means") if positive else (0.0, "difference of means")
+        est = difference(hi, lo, ctx.level, "greater", log=positive, bar=bar)
         rows.append(
-            ctx.row("2", check, "clean", f"{name} at the largest / smallest batch ({what})", est,
-                    f"95% interval above {g(bar)}", verdict(est, bar, +1),
-                    f"bs{bhi} ({len(hi)} runs) vs bs{blo} ({len(lo)} runs)", "topk_eigenvalues",
-                    "x" if positive else "")
-        )  # fmt: skip
+            ctx.row(
+                "2",
+                check,
+                "clean",
+                f"{name} at the largest / smallest batch ({what})",
+                est,
+                f"95% interval above {g(bar)}",
+                verdict(est, bar, +1),
+                bar=bar,
+                direction=+1,
+                detail=f"bs{bhi} ({len(hi)} runs) vs bs{blo} ({len(lo)} runs)",
+                figure="topk_eigenvalues",
+                unit="x" if positive else "",
+            )
+        )
     return rows
 
 
@@ -78,7 +116,20 @@ def _claim3_gradient(ctx: Context, clean: pd.DataFrame) -> dict:
     ratio = tracked[usable, 1] / tracked[usable, 0]
     est = mean(ratio, ctx.level, "less", popmean=cap, log=True)
     detail = f"{usable.sum()} of {len(clean)} runs tracked to the end; largest ratio {g(ratio.max())}"
-    return ctx.row("3", "3c", "clean", stat, est, thr, verdict(est, cap, -1), detail, "training_dynamics", "x")
+    return ctx.row(
+        "3",
+        "3c",
+        "clean",
+        stat,
+        est,
+        thr,
+        verdict(est, cap, -1),
+        bar=cap,
+        direction=-1,
+        detail=detail,
+        figure="training_dynamics",
+        unit="x",
+    )
 
 
 def claim3(ctx: Context, clean: pd.DataFrame) -> list[dict]:
@@ -92,7 +143,21 @@ def claim3(ctx: Context, clean: pd.DataFrame) -> list[dict]:
         detail = f"{len(r)} runs; most negative {g(r.min())} (bs{worst['batch_size']} seed{worst['seed']})"
     else:
         detail = "no measured lambda_min (spectrum step)"
-    rows = [ctx.row("3", "3a", "clean", stat, est, thr, verdict(est, -delta, +1), detail, "topk_eigenvalues")]
+    rows = [
+        ctx.row(
+            "3",
+            "3a",
+            "clean",
+            stat,
+            est,
+            thr,
+            verdict(est, -delta, +1),
+            bar=-delta,
+            direction=+1,
+            detail=detail,
+            figure="topk_eigenvalues",
+        )
+    ]
     tol = ctx.t["landscape_argmin_steps"]
     stat, thr = "share of runs whose 1-D train loss is lowest at 0", f"every run within {tol} grid step(s) of 0"
     d = with_values(with_values(clean, "landscape_argmin_alpha"), "landscape_alpha_step", positive=True)
@@ -101,7 +166,11 @@ def claim3(ctx: Context, clean: pd.DataFrame) -> list[dict]:
     est = share(ok, len(steps), ctx.level)
     v = INCONCLUSIVE if not len(steps) else (HOLDS if ok == len(steps) else FAILS)
     detail = f"{ok} of {len(steps)} runs; farthest minimum {g(steps.max() if len(steps) else None)} steps from 0"
-    rows.append(ctx.row("3", "3b", "clean", stat, est, thr, v, detail, "landscape_1d", "", "no 1-D landscapes"))
+    rows.append(
+        ctx.row(
+            "3", "3b", "clean", stat, est, thr, v, detail=detail, figure="landscape_1d", missing="no 1-D landscapes"
+        )
+    )
     rows.append(_claim3_gradient(ctx, clean))
     return rows
 
@@ -114,4 +183,4 @@ def claim8(ctx: Context, runs: pd.DataFrame) -> list[dict]:
         return [ctx.missing_row("8", "8", "all", stat, thr, "no power-iteration check (spectrum.check_power)")]
     v = float(d["power_max_rel_diff"].max())
     est = Estimate(v, None, None, None, len(d), "none: two deterministic solvers on the same Hessian, every run")
-    return [ctx.row("8", "8", "all", stat, est, thr, HOLDS if v <= tol else FAILS, f"{len(d)} runs", None)]
+    return [ctx.row("8", "8", "all", stat, est, thr, HOLDS if v <= tol else FAILS, detail=f"{len(d)} runs")]

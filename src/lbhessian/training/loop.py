@@ -1,6 +1,6 @@
 """The SGD loop of one run: learning-rate rules, one step (with ghost batches), one epoch, evaluation.
 
-The train step (steps/train.py) drives these with resume, stopping rules and outputs.
+``training.run.train_run`` drives these with resume, the stop rule and the run's outputs.
 """
 
 import math
@@ -78,8 +78,13 @@ def train_step(model, optimizer, x, y, micro_batch=None, speed=(torch.contiguous
     return total
 
 
-def run_epoch(model, optimizer, train, run, batch_size, peak_lr, epoch, generator, on_step=None, start=None):
+def run_epoch(
+    model, optimizer, train, run, batch_size, peak_lr, epoch, generator, on_step=None, start=None, lr_scale=None
+):
     """One pass over `train` (a Split on the model's device) in shuffled batches; returns the mean batch loss.
+
+    The lr of every step is ``lr_at(run, peak_lr, progress)``, times ``lr_scale()`` when given (the stop
+    rule's settling phase, which can begin in the middle of an epoch).
 
     ``on_step(position)`` runs after every step with where the epoch stands (``perm``, the next ``step``, the
     ``running`` loss sum); an epoch stopped there (e.g. by a signal) continues from ``start`` = that position,
@@ -96,7 +101,7 @@ def run_epoch(model, optimizer, train, run, batch_size, peak_lr, epoch, generato
         perm, first, running = start["perm"].to(dev), start["step"], start["running"].to(dev)
     for step in range(first, steps):
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(run, peak_lr, epoch + step / steps)
+            group["lr"] = lr_at(run, peak_lr, epoch + step / steps) * (lr_scale() if lr_scale else 1.0)
         idx = perm[step * batch_size : (step + 1) * batch_size]
         x, y = train.x[idx].float().div_(255.0), train.y[idx]
         if run.get("augment"):

@@ -1,0 +1,177 @@
+"""The default run's cost, before and after, side by side on this machine (issue 20).
+
+"Before" is the code and params.yaml of a git ref (default: the commit at which issue 20 was filed), run from a
+worktree of it; "after" is this checkout's code on the same design (that params.yaml, its keys carried over to
+today's schema; today's defaults for everything it does not set: the joint Lanczos run for both ends of the
+spectrum, the power-iteration check on the first seed of each setting, tracking warm-started). Both run through
+Snakemake with the same cores, one after the other, and the benchmark prints, per step of the pipeline:
+jobs, wall seconds and CPU seconds per job (Snakemake's benchmark files), Hessian-vector products per run (the
+spectrum step's products, counted; training's tracking products), and the start-up time of the step's process
+(importing its module, median of 3), each as after / before.
+
+Usage: python benchmarks/bench_default.py [--before REF] [--cores N] [--quick] [--keep DIR]
+--quick: one seed (the first) of the design: a quarter of the runs, for a check in a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BEFORE = "e0182aa"  # main when issue 20 was filed: its params.yaml is the design both sides run
+STEPS = ("train", "spectrum", "inputs", "attack")
+
+
+def sh(*cmd, cwd=ROOT, **kw):
+    return subprocess.run(cmd, cwd=cwd, check=True, text=True, capture_output=True, **kw)
+
+
+def design(ref: str, quick: bool) -> tuple[dict, dict]:
+    """(before's config, after's config) for the design of params.yaml at ``ref``."""
+    old = yaml.safe_load(sh("git", "show", f"{ref}:params.yaml").stdout)
+    if quick:
+        old["train"]["seeds"] = old["train"]["seeds"][:1]
+    new = json.loads(json.dumps(old))
+    spec = new["spectrum"]
+    if isinstance(spec.get("check_power"), bool):  # today: all / first_seed / none (default first_seed)
+        spec.pop("check_power")
+    return old, new
+
+
+def run(code: Path, cfg: dict, work: Path, cores: int) -> float:
+    work.mkdir(parents=True, exist_ok=True)
+    config = work / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    env = {**os.environ, "PYTHONPATH": str(code / "src")}
+    t0 = time.perf_counter()
+    snakemake = Path(sys.executable).parent / "snakemake"
+    subprocess.run(
+        [
+            str(snakemake),
+            "-s",
+            str(code / "Snakefile"),
+            "-d",
+            str(work),
+            "--configfile",
+            str(config),
+            "--cores",
+            str(cores),
+            "--quiet",
+        ],
+        check=True,
+        env=env,
+    )
+    return time.perf_counter() - t0
+
+
+def job_seconds(work: Path) -> dict:
+    """{step: (jobs, wall seconds, CPU seconds)} from Snakemake's benchmark files."""
+    out = {}
+    for step in STEPS:
+        rows = []
+        for tsv in (work / "results" / "benchmarks" / step).rglob("*.tsv"):
+            with open(tsv) as f:
+                rows.append(next(csv.DictReader(f, delimiter="\t")))
+        out[step] = (len(rows), sum(float(r["s"]) for r in rows), sum(float(r["cpu_time"]) for r in rows))
+    return out
+
+
+def products(work: Path) -> dict:
+    """Mean Hessian-vector products per run: the spectrum step's, and training's tracking (counted where the
+    history records it, else the tracking budget of iters per tracked epoch: an upper bound, marked ~)."""
+    spec, track, exact = [], [], True
+    for path in (work / "results" / "runs").rglob("spectrum.json"):
+        blob = json.loads(path.read_text())
+        if blob.get("status") == "ok":
+            spec.append(blob["train"]["matvecs_total"])
+        with open(path.with_name("history.csv")) as f:
+            rows = list(csv.DictReader(f))
+        if rows and "track_matvecs" in rows[0]:
+            track.append(sum(float(r["track_matvecs"] or 0) for r in rows))
+        else:
+            exact = False
+            iters = yaml.safe_load((work / "config.yaml").read_text())["train"]["track"]["iters"]
+            track.append(iters * sum(1 for r in rows if r.get("lambda1")))
+    mean = lambda v: statistics.fmean(v) if v else float("nan")  # noqa: E731
+    return {"spectrum": mean(spec), "train": mean(track), "train_exact": exact}
+
+
+def startup(code: Path) -> dict:
+    """Median seconds to import each step's module in a fresh process (3 runs): a job's fixed start-up."""
+    env = {**os.environ, "PYTHONPATH": str(code / "src")}
+    out = {}
+    for step in STEPS + ("collect", "claims", "page"):
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", f"import lbhessian.steps.{step}"], check=True, env=env)
+            times.append(time.perf_counter() - t0)
+        out[step] = statistics.median(times)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--before", default=BEFORE, help="git ref of the 'before' code and design")
+    p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="the first seed only")
+    p.add_argument("--keep", help="run in this directory and keep it (default: a temporary one)")
+    args = p.parse_args()
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_default_"))
+    old_code = base / "before-code"
+    if not old_code.exists():
+        sh("git", "worktree", "add", "--detach", str(old_code), args.before)
+    old_cfg, new_cfg = design(args.before, args.quick)
+    try:
+        wall = {
+            "before": run(old_code, old_cfg, base / "before", args.cores),
+            "after": run(ROOT, new_cfg, base / "after", args.cores),
+        }
+        jobs = {k: job_seconds(base / k) for k in wall}
+        prods = {k: products(base / k) for k in wall}
+        starts = {"before": startup(old_code), "after": startup(ROOT)}
+    finally:
+        if not args.keep:
+            sh("git", "worktree", "remove", "--force", str(old_code))
+    print(f"default design of {args.before}{' (first seed only)' if args.quick else ''}, {args.cores} cores")
+    print(
+        f"snakemake wall time: before {wall['before']:.0f} s, after {wall['after']:.0f} s, "
+        f"ratio {wall['after'] / wall['before']:.2f}"
+    )
+    print("step | jobs | wall s/job before -> after (ratio) | CPU s/job before -> after (ratio)")
+    total = {"before": 0.0, "after": 0.0}
+    for step in STEPS:
+        (nb, wb, cb), (na, wa, ca) = jobs["before"][step], jobs["after"][step]
+        total["before"] += wb
+        total["after"] += wa
+        print(
+            f"{step} | {nb} -> {na} | {wb / nb:.1f} -> {wa / na:.1f} ({wa / wb:.2f}) | "
+            f"{cb / nb:.1f} -> {ca / na:.1f} ({ca / cb:.2f})"
+        )
+    print(
+        f"total job-seconds of these steps: {total['before']:.0f} -> {total['after']:.0f} "
+        f"(ratio {total['after'] / total['before']:.2f})"
+    )
+    for part in ("spectrum", "train"):
+        b, a = prods["before"][part], prods["after"][part]
+        mark = "" if prods["before"]["train_exact"] or part == "spectrum" else " (before: ~ upper bound)"
+        print(f"Hessian-vector products per run, {part}: {b:.1f} -> {a:.1f} (ratio {a / b:.2f}){mark}")
+    print(
+        "start-up (import) seconds per job: "
+        + ", ".join(f"{s} {starts['before'][s]:.2f} -> {starts['after'][s]:.2f}" for s in starts["after"])
+    )
+
+
+if __name__ == "__main__":
+    main()
