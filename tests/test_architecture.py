@@ -65,3 +65,28 @@ def test_schema_ships_inside_the_package():
 
     assert config.SCHEMA.is_relative_to(SRC) and config.SCHEMA.exists()
     assert not (ROOT / "workflow" / "schemas").exists()
+
+
+# What each step's process loads at start-up (a job's fixed cost: importing torch is ~2-3 s, torchvision as much
+# again; the report steps need neither). Measured by benchmarks/bench_default.py.
+STEP_IMPORTS = {
+    "train": {"torch"},
+    "spectrum": {"torch"},
+    "inputs": {"torch"},
+    "attack": {"torch"},
+    "collect": {"pandas"},
+    "tables": {"pandas"},
+    "claims": {"pandas", "scipy"},
+    "page": {"pandas"},
+    "figures": {"pandas", "matplotlib", "scipy", "seaborn"},
+}
+
+
+def test_each_step_imports_only_the_heavy_packages_it_uses():
+    heavy = ("torch", "torchvision", "pandas", "matplotlib", "scipy", "seaborn", "sklearn", "mlxtend")
+    code = "import importlib, sys; importlib.import_module(sys.argv[1]); print(*set(sys.argv[2:]) & set(sys.modules))"
+    for step, allowed in STEP_IMPORTS.items():
+        out = subprocess.run(
+            [sys.executable, "-c", code, f"lbhessian.steps.{step}", *heavy], capture_output=True, text=True, check=True
+        )
+        assert set(out.stdout.split()) == allowed, (step, out.stdout)

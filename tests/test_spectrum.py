@@ -179,3 +179,25 @@ def test_bad_config():
         smoke_config(spectrum={"method": "qr"})
     with pytest.raises(LbhError, match=r"spectrum: unknown key\(s\) \('topk' was unexpected\)"):
         smoke_config(spectrum={"topk": 3})
+
+
+def test_the_power_check_runs_where_the_schema_key_selects(tmp_path):
+    """spectrum.check_power: first_seed gives the power iteration to the first seed of train.seeds only (every
+    setting has one), all to every run, none to no run; claim 8 is then judged on the runs that have it."""
+    from lbhessian.core.config import spectrum_settings
+    from lbhessian.report.claims import FAILS, HOLDS, evaluate
+    from test_claims import synthetic, thresholds
+
+    cfg = smoke_config(train={"seeds": [5, 3, 9]}, spectrum={"check_power": "first_seed"})
+    assert [spectrum_settings(cfg, s)["check_power"] for s in (5, 3, 9)] == [True, False, False]
+    cfg["spectrum"]["check_power"] = "all"
+    assert all(spectrum_settings(cfg, s)["check_power"] for s in (5, 3, 9))
+    cfg["spectrum"]["check_power"] = "none"
+    assert not any(spectrum_settings(cfg, s)["check_power"] for s in (5, 3, 9))
+    df = synthetic(tmp_path)
+    first = df["seed"] == df["seed"].min()
+    df.loc[~first, "power_max_rel_diff"] = float("nan")  # only the first seed was checked
+    check = next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")
+    assert check["verdict"] == HOLDS and check["detail"] == f"{first.sum()} runs"
+    df.loc[first & (df["batch_size"] == df["batch_size"].max()), "power_max_rel_diff"] = 0.01
+    assert next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")["verdict"] == FAILS

@@ -215,17 +215,20 @@ def train_run(run, train, test, info, files, device, callback=None):
                 status = "diverged"
             progress_epochs = epoch if done == steps_per_epoch else round(epoch - 1 + done / steps_per_epoch, 6)
             row = {"epoch": progress_epochs, "step": step, "lr": opt.param_groups[0]["lr"]}
-            if status == "ok" and (reached or evaluate_always or epoch % run["eval_every"] == 0 or epoch == max_epochs):
+            scheduled = epoch % run["eval_every"] == 0 or epoch == 1 or epoch == max_epochs
+            row.update(test_loss=float("nan"), test_acc=float("nan"))
+            if status == "ok" and (reached or evaluate_always or scheduled):
                 row["train_loss"], row["train_acc"] = reached or evaluate(model, train)
-                row["test_loss"], row["test_acc"] = evaluate(model, test)
                 if not math.isfinite(row["train_loss"]):
                     status = "diverged"
                 elif not reached:
                     keep(step, row["train_loss"])
                     rule.observe(row["train_loss"], step)
             else:  # no evaluation this epoch: the running mean of batch losses stands in
-                row.update(train_loss=running, train_acc=float("nan"), test_loss=float("nan"), test_acc=float("nan"))
+                row.update(train_loss=running, train_acc=float("nan"))
             last = rule.reached or epoch == max_epochs
+            if status == "ok" and (scheduled or last):  # the stop rule needs the training set only
+                row["test_loss"], row["test_acc"] = evaluate(model, test)
             if status == "ok" and tracked is not None and (epoch % track["every"] == 0 or epoch == 1 or last):
                 measured = track_curvature(model, *tracked, int(track.get("iters", 20)), v0=vector)
                 vector = measured.pop("vector")
