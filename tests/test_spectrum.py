@@ -201,3 +201,23 @@ def test_the_power_check_runs_where_the_schema_key_selects(tmp_path):
     assert check["verdict"] == HOLDS and check["detail"] == f"{first.sum()} runs"
     df.loc[first & (df["batch_size"] == df["batch_size"].max()), "power_max_rel_diff"] = 0.01
     assert next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")["verdict"] == FAILS
+
+
+def test_joint_and_separate_ends_give_the_same_spectrum_for_fewer_products():
+    """spectrum.bottom joint (one Krylov run for top-k and lambda_min) against separate (the previous two runs) on
+    one model and data set at tol 1e-3: the same top-k and lambda_min within what the tolerance allows (both
+    within 1e-3 of eigvalsh of the explicit Hessian, relative to lambda_1), for fewer products."""
+    net = tiny_net(True).float()
+    train, test = tiny_split(50, 1), tiny_split(30, 2)
+    cfg = {**CFG, "tol": 1e-3, "splits": ["train"], "check_power": False, "density": False, "trace_samples": 0}
+    joint = spectrum.measure(net, train, test, {**cfg, "bottom": "joint"}, "cpu")["train"]
+    separate = spectrum.measure(net, train, test, {**cfg, "bottom": "separate"}, "cpu")["train"]
+    ref = copy.deepcopy(net).double()
+    eigs = torch.linalg.eigvalsh(explicit_weight_hessian(ref, train.x_float()[:40].double(), train.y[:40]))
+    scale = eigs[-1].item()
+    for out in (joint, separate):
+        assert max(abs(a - b) for a, b in zip(out["eigenvalues"], eigs.flip(0)[:3].tolist(), strict=True)) < 1e-3 * scale
+        assert abs(out["min_eigenvalue"] - eigs[0].item()) < 1e-3 * scale
+    assert joint["matvecs_total"] < separate["matvecs_total"]
+    assert joint["min_eigenvalue_from"].startswith("lanczos (joint)")
+    assert set(separate["matvecs_by_part"]) == {"lanczos", "min_eigenvalue"}

@@ -1,4 +1,4 @@
-"""The claims step's judge: each claim of the paper (shared/notes/paper-spec.md) -> checks -> verdict.
+"""The claims step's judge: each claim of the paper (docs/paper.md) -> checks -> verdict.
 
 Every check reports an effect, its 95% interval over seeds (report/stats.py, scipy.stats), the test, the
 threshold (config report.claims, declared with a reason before results are seen) and one of three
