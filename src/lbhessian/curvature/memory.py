@@ -1,4 +1,4 @@
-"""Memory sizing: how many samples (or images) one autograd graph may hold within a share of free memory.
+"""Memory decisions for the operators: whether chunk graphs fit (cache them or not), and a clear stop when not.
 
 Written once for every operator. Chunk sizes change the order of floating-point sums, so they never
 depend on free memory: a chunk comes from the config, or is the device's fixed default (``MAX_CHUNK``), and
