@@ -24,8 +24,8 @@ MACHINES = {
 def _train(tmp_path, kernels, machine):
     cfg = copy.deepcopy(yaml.safe_load(SMOKE.read_text()))
     cfg["runtime"]["kernels"] = kernels
-    cfg["train"]["experiments"][0].update(train_size=128, test_size=64)
-    cfg["train"]["stop"] = {"rule": "epochs", "epochs": 2, "target_loss": 0.1}
+    cfg["train"]["experiments"][0].update(train_size=64, test_size=32)
+    cfg["train"]["stop"] = {"rule": "epochs", "epochs": 1, "target_loss": 0.1}
     cfg["train"]["track"]["every"] = 0
     path = tmp_path / f"{kernels}.yaml"
     path.write_text(yaml.safe_dump(cfg))
