@@ -184,9 +184,10 @@ def test_bad_config():
 def test_the_power_check_runs_where_the_schema_key_selects(tmp_path):
     """spectrum.check_power: first_seed gives the power iteration to the first seed of train.seeds only (every
     setting has one), all to every run, none to no run; claim 8 is then judged on the runs that have it."""
+    from test_claims import synthetic, thresholds
+
     from lbhessian.core.config import spectrum_settings
     from lbhessian.report.claims import FAILS, HOLDS, evaluate
-    from test_claims import synthetic, thresholds
 
     cfg = smoke_config(train={"seeds": [5, 3, 9]}, spectrum={"check_power": "first_seed"})
     assert [spectrum_settings(cfg, s)["check_power"] for s in (5, 3, 9)] == [True, False, False]
@@ -216,7 +217,9 @@ def test_joint_and_separate_ends_give_the_same_spectrum_for_fewer_products():
     eigs = torch.linalg.eigvalsh(explicit_weight_hessian(ref, train.x_float()[:40].double(), train.y[:40]))
     scale = eigs[-1].item()
     for out in (joint, separate):
-        assert max(abs(a - b) for a, b in zip(out["eigenvalues"], eigs.flip(0)[:3].tolist(), strict=True)) < 1e-3 * scale
+        assert (
+            max(abs(a - b) for a, b in zip(out["eigenvalues"], eigs.flip(0)[:3].tolist(), strict=True)) < 1e-3 * scale
+        )
         assert abs(out["min_eigenvalue"] - eigs[0].item()) < 1e-3 * scale
     assert joint["matvecs_total"] < separate["matvecs_total"]
     assert joint["min_eigenvalue_from"].startswith("lanczos (joint)")

@@ -31,8 +31,9 @@ class WeightHessian(Operator):
 
     Products are Pearlmutter's: the gradient of g(theta)^T v, summed exactly over chunks of samples.
     ``chunk_size=None`` takes the device's fixed default chunk (memory.py: never sized to free memory, since the
-    chunk sets the order of the sums); ``cache="auto"`` keeps every chunk's first-order graph (built once, reused by every product: LeNet
-    on a CPU, about 1.8x a gradient instead of 2.8x) when all of them fit that share. ``dtype=float64`` measures a
+    chunk sets the order of the sums); ``cache="auto"`` keeps every chunk's first-order graph (built once and
+    reused by every product: LeNet on a CPU, about 1.8x a gradient instead of 2.8x) when all of them fit a
+    share of free memory (``budget_bytes``: caching changes the time, never a number). ``dtype=float64`` measures a
     float64 copy of the model; float32 uses the model itself, restored exactly after each call.
     The operator assumes the weights do not change while it is in use.
     """
