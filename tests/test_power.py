@@ -7,7 +7,7 @@ from scipy import stats
 from test_claims import synthetic, thresholds
 
 from lbhessian.report.claims import HOLDS
-from lbhessian.report.power import decided, resample, verdict_rates, welch_power
+from lbhessian.report.power import decided, resample, two_group_power, verdict_rates, welch_power
 
 
 def test_welch_power_equals_a_simulation_of_welchs_interval():
@@ -39,3 +39,20 @@ def test_resampled_designs_keep_the_pilots_spread_and_decide_a_planted_effect(tm
     assert rates["1"][HOLDS] == 1.0 and decided(rates)["1"] == 1.0
     null = synthetic(tmp_path, effect=0.0, seeds=range(4), robust_eps=(), noise=0.2)
     assert verdict_rates(null, 4, thresholds(), simulations=60, seed=2)["1"][HOLDS] <= 0.05
+
+
+def test_two_group_power_takes_the_pilots_groups_and_either_direction():
+    """The largest-minus-smallest batch effect of a pilot column (on the log scale where asked) and Welch's power
+    with the groups' own sds; an effect running downward (claim 4: the small batch tests better) gets the same
+    power as its mirror image, not the power of an effect against the bar."""
+    import pandas as pd
+
+    small, large = [1.0, 1.4, 0.8, 1.2], [4.0, 5.0, 4.5]
+    df = pd.DataFrame({"batch_size": [16] * 4 + [256] * 3, "v": small + large})
+    effect, powers = two_group_power(df, "v", True, [3, 6])
+    ls, ll = np.log(small), np.log(large)
+    assert effect == pytest.approx(ll.mean() - ls.mean())
+    assert powers == pytest.approx([welch_power(effect, ll.std(ddof=1), ls.std(ddof=1), n, n) for n in (3, 6)])
+    down, mirrored = df.assign(v=-df["v"]), two_group_power(df.assign(v=-df["v"]), "v", False, [4])[1]
+    assert two_group_power(down, "v", False, [4])[0] < 0
+    assert mirrored == pytest.approx(two_group_power(df, "v", False, [4])[1])

@@ -80,3 +80,18 @@ def verdict_rates(pilot: pd.DataFrame, seeds: int, thresholds: dict, simulations
 def decided(rates: dict) -> dict:
     """P(decided) = P(holds) + P(fails) per claim."""
     return {claim: r[HOLDS] + r[FAILS] for claim, r in rates.items()}
+
+
+def two_group_power(clean: pd.DataFrame, column: str, log: bool, seeds, confidence=0.95, batches=None):
+    """(pilot effect, [power at n seeds per group]) of the largest-minus-smallest batch difference of ``column``
+    (of its log if ``log``), with the pilot's group means and standard deviations taken as the truth."""
+    sizes = sorted(set(clean["batch_size"]) if batches is None else batches)
+    groups = [clean.loc[clean["batch_size"] == b, column].astype(float).dropna() for b in (sizes[-1], sizes[0])]
+    if log:
+        groups = [np.log(g) for g in groups]
+    large, small = groups
+    # claim 4 runs the other way (the small batch tests better): the effect's sign says which side the bar is on
+    effect = float(large.mean() - small.mean())
+    sign = 1.0 if effect >= 0 else -1.0
+    powers = [welch_power(sign * effect, large.std(ddof=1), small.std(ddof=1), n, n, confidence) for n in seeds]
+    return effect, powers
