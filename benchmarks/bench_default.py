@@ -107,6 +107,41 @@ def products(work: Path) -> dict:
     return {"spectrum": mean(spec), "train": mean(track), "train_exact": exact}
 
 
+NUMBERS = (
+    "train_loss",
+    "test_acc",
+    "epochs",
+    "lambda_1",
+    "lambda_2",
+    "lambda_3",
+    "min_eigenvalue",
+    "trace",
+    "grad_norm",
+    "input_grad_norm_test",
+    "input_lambda1_test",
+    "acc_fgsm_linf_eps0.1_test",
+)
+
+
+def numbers(work: Path) -> dict:
+    """{(run keys): {column: value}} of summary.csv for the columns both sides measure."""
+    with open(work / "results" / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    key = ("dataset", "model", "mode", "batch_size", "seed")
+    return {tuple(r[k] for k in key): {c: float(r[c]) for c in NUMBERS if r.get(c) not in (None, "")} for r in rows}
+
+
+def largest_differences(before: dict, after: dict) -> dict:
+    """{column: largest relative difference over the runs both sides have}: every number of a run should be
+    unchanged within the solver tolerance (the issue's bar) except product counts, which are not listed."""
+    out = {}
+    for run in before.keys() & after.keys():
+        for c in before[run].keys() & after[run].keys():
+            b, a = before[run][c], after[run][c]
+            out[c] = max(out.get(c, 0.0), abs(a - b) / max(abs(b), 1e-12))
+    return out
+
+
 def startup(code: Path) -> dict:
     """Median seconds to import each step's module in a fresh process (3 runs): a job's fixed start-up."""
     env = {**os.environ, "PYTHONPATH": str(code / "src")}
@@ -140,6 +175,7 @@ def main() -> None:
         }
         jobs = {k: job_seconds(base / k) for k in wall}
         prods = {k: products(base / k) for k in wall}
+        diffs = largest_differences(numbers(base / "before"), numbers(base / "after"))
         starts = {"before": startup(old_code), "after": startup(ROOT)}
     finally:
         if not args.keep:
@@ -167,6 +203,10 @@ def main() -> None:
         b, a = prods["before"][part], prods["after"][part]
         mark = "" if prods["before"]["train_exact"] or part == "spectrum" else " (before: ~ upper bound)"
         print(f"Hessian-vector products per run, {part}: {b:.1f} -> {a:.1f} (ratio {a / b:.2f}){mark}")
+    print(
+        "largest relative difference, after vs before, over the runs: "
+        + ", ".join(f"{c} {d:.1e}" for c, d in sorted(diffs.items()))
+    )
     print(
         "start-up (import) seconds per job: "
         + ", ".join(f"{s} {starts['before'][s]:.2f} -> {starts['after'][s]:.2f}" for s in starts["after"])
