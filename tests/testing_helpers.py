@@ -403,7 +403,8 @@ def synthetic_results(root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), rob
                     }
                 ).to_csv(d / "history.csv", index=False)
                 alpha = np.linspace(-1, 1, 11)
-                a2, b2 = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 3), indexing="ij")
+                # 11 x 11: the coarsest grid the 2-D figure draws contours for (figures.maps.MIN_POINTS)
+                a2, b2 = np.meshgrid(np.linspace(-1, 1, 11), np.linspace(-1, 1, 11), indexing="ij")
                 spec = {
                     "train": {
                         "eigenvalues": k["lambda"],
@@ -421,8 +422,8 @@ def synthetic_results(root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), rob
                             "test_loss": (0.3 + k["lambda"][0] * alpha**2 / 2).tolist(),
                         },
                         "landscape_2d": {
-                            "alpha": np.linspace(-1, 1, 5).tolist(),
-                            "beta": np.linspace(-1, 1, 3).tolist(),
+                            "alpha": np.linspace(-1, 1, 11).tolist(),
+                            "beta": np.linspace(-1, 1, 11).tolist(),
                             "loss": (0.1 + k["lambda"][0] * (a2**2 + b2**2)).tolist(),
                         },
                     },

@@ -27,6 +27,7 @@ FIGURES = [
     "input_measures_vs_batch",
     "input_hessian_spectrum",
     "adversarial_vs_eps",
+    "robust_vs_train_eps",
 ]
 DRAW = {name: getattr(m, f"fig_{name}") for m in (batch, curves, maps) for name in FIGURES if hasattr(m, f"fig_{name}")}
 
