@@ -69,7 +69,7 @@ def settings_table(cfg: dict) -> pd.DataFrame:
         v = _get(cfg, path)
         if isinstance(v, list) and v and isinstance(v[0], dict):  # robust modes: one line each
             v = "; ".join(", ".join(f"{k}={x}" for k, x in m.items()) for m in v)
-        rows.append({"setting": meaning, "config key": path, "value": "-" if v in (None, []) else str(v)})
+        rows.append({"setting": meaning, "config key": path, "value": "unset" if v in (None, []) else str(v)})
     return pd.DataFrame(rows)
 
 

@@ -226,4 +226,4 @@ def shown(kind: str, runs: pd.DataFrame, ctx: dict) -> list[str]:
     the figure has no summary in numbers (its caption describes it neutrally)."""
     if runs.empty or kind not in SHOWN:
         return []
-    return [s[0].upper() + s[1:] + "." for s in SHOWN[kind](runs, ctx) if s]
+    return [s + "." for s in SHOWN[kind](runs, ctx) if s]

@@ -139,7 +139,8 @@ def figures_view(exp: str, pngs: dict, captions: dict, cfg: dict, config_path: s
 
 
 def experiment_view(cfg: dict, config_path: str, claims: dict) -> str:
-    thr = [{"threshold": k, "value": str(v.get("value")), "reason": v.get("reason", "")}
+    value = lambda v: "unset" if v is None else str(v)  # noqa: E731 (never "None" to a reader)
+    thr = [{"threshold": k, "value": value(v.get("value")), "reason": v.get("reason", "")}
            for k, v in (claims.get("thresholds") or {}).items() if isinstance(v, dict)]  # fmt: skip
     body = (
         f"<p>Config file <code>{esc(config_path)}</code>, every default filled in; code commit "
