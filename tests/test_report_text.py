@@ -29,7 +29,8 @@ def cfg():
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    return root, synthetic_results(root, diverged={(256, 1)})
+    # Three training modes, as in the default config: three panels side by side where figures split by mode.
+    return root, synthetic_results(root, diverged={(256, 1)}, robust=("fgsm", "fgsm05"))
 
 
 def _boxes(fig):

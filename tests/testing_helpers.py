@@ -355,13 +355,16 @@ def known(bs, seed, mode="clean"):
     }
 
 
-def synthetic_results(root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), robust_bs=(32, 1024), diverged=()):
+def synthetic_results(
+    root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), robust_bs=(32, 1024), diverged=(), robust=("fgsm",)
+):
     """Write every per-run file of a small mnist5k_M1 grid under root/results/runs and collect summary.csv
-    (relative file paths, as the pipeline writes them); ``diverged``: (bs, seed) runs with status diverged."""
+    (relative file paths, as the pipeline writes them); ``diverged``: (bs, seed) runs with status diverged;
+    ``robust``: the names of the robust modes (each at ``robust_bs``; the default config has two)."""
     from lbhessian.report.summary import collect
 
     runs = []
-    for mode, sizes in (("clean", batch_sizes), ("fgsm", robust_bs)):
+    for mode, sizes in (("clean", batch_sizes), *((r, robust_bs) for r in robust)):
         for bs in sizes:
             for seed in seeds:
                 k = known(bs, seed, mode)

@@ -17,9 +17,9 @@ from lbhessian.report.writer import esc
 FINDINGS = ("1", "2", "4", "5", "7")  # the paper's findings about batch size and robust training
 SANITY = ("3", "6", "8")  # checks that the measurements mean what they say
 WHY_SANITY = {
-    "3": "the end point is a minimum, not a saddle: a premise of comparing curvature",
-    "6": "holds by construction for a ReLU network under softmax cross-entropy (H_x = J^T H_z J, H_z PSD)",
-    "8": "two eigensolvers agree: the eigenvalues are the Hessian's, not the solver's",
+    "3": "premise: the end point is a minimum",
+    "6": "holds by construction for a ReLU net under softmax cross-entropy",
+    "8": "the eigenvalues are the Hessian's, not the solver's",
 }
 # The check that carries each claim's effect, in order of preference (check id prefixes).
 KEY_CHECKS = {"1": ("1b", "1a"), "2": ("2b", "2a"), "3": ("3a", "3b", "3c"), "4": ("4",), "5": ("5a", "5b", "5c"),
@@ -120,6 +120,9 @@ def effect_cell(k: dict | None, links) -> str:
     if k is None:
         return "no checks"
     text = f"{esc(short_statistic(k))}: <b>{esc(nb.effect(k))}</b>"
+    if not nb.finite(k.get("effect")) and k.get("missing"):
+        why = str(k["missing"])
+        text += f" <span class='note'>(no estimate: {esc(why if len(why) < 90 else why[:87] + '...')})</span>"
     means = nb.means_by_batch(str(k.get("detail") or ""), k)
     if means:
         text += f" ({esc(means)})"
@@ -176,7 +179,7 @@ def group_table(keys, cl: dict, checks: list[dict], reps, headline_eps, links, w
         c = cl[key]
         row = {"claim": f"<a href='#checks-{esc(key)}'>{esc(key)}</a>", "the paper says": esc(c.get("title", ""))}
         if why:
-            row["the paper says"] += f"<br><span class='note'>{esc(why.get(key, ''))}</span>"
+            row["the paper says"] += f" <span class='note'>({esc(why.get(key, ''))})</span>"
         row["verdict here"] = verdict_cell(c)
         row["key effect [95% interval]"] = effect_cell(key_check(key, c.get("verdict"), checks, headline_eps), links)
         row["over replications"] = replication_cell(key, reps)

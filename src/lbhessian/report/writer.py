@@ -30,8 +30,11 @@ pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}
 .note{color:#555;font-size:13px}
 .scale{margin:.3em 0;font-size:13px}.tally{margin:.3em 0}
 h2{margin:.5em 0 .3em}h3{margin:.6em 0 .3em}
-table.verdicts td{padding:2px 6px;font-size:12.5px;line-height:1.3}table.verdicts td:nth-child(2){max-width:24em}
-table.verdicts td:nth-child(4){max-width:44em}.lean{font-size:12px;color:#6b4e00;white-space:nowrap}
+main{max-width:1340px}
+table.verdicts{table-layout:fixed;width:100%}table.verdicts td,table.verdicts th{padding:2px 6px;font-size:12.5px;
+line-height:1.3;max-width:none}table.verdicts th:nth-child(1){width:3em}table.verdicts th:nth-child(2){width:27%}
+table.verdicts th:nth-child(3){width:10.5em}table.verdicts th:nth-child(5){width:13%}
+.lean{font-size:12px;color:#6b4e00;white-space:nowrap}
 .links{font-size:12px;white-space:nowrap}.links a{margin-left:.2em}
 table.checks td{font-size:12.5px}table.checks td.wide{min-width:22em}
 """

@@ -95,7 +95,7 @@ def fig_robust_vs_train_eps(g, ctx):
         ax.set_xticks(grid, [f"{e:g}" for e in grid])
         ax.set(xlabel="training ε (0 = clean training)", ylabel=ylabel)
         ax.legend(title="batch size", fontsize=7)
-        st.one_seed_note(ax, dd, keys=("batch_size", "train_eps"))
+        st.one_seed_note(ax, dd, keys=("train_eps",))
     return fig
 
 

@@ -27,8 +27,8 @@ def theme():
 
 def no_data(ax, reason: str):
     """Mark a panel that cannot be drawn; keep the axes so the figure's layout stays the same."""
-    ax.text(0.5, 0.5, f"{NO_DATA}:\n{reason}", ha="center", va="center", transform=ax.transAxes, fontsize=9,
-            color="0.35", wrap=True)  # fmt: skip
+    ax.text(0.5, 0.5, f"{NO_DATA}:\n" + textwrap.fill(reason, 28), ha="center", va="center", transform=ax.transAxes,
+            fontsize=9, color="0.35")  # fmt: skip
     ax.set_xticks([])
     if len(ax.get_shared_y_axes().get_siblings(ax)) < 2:  # a shared y axis keeps the other panels' ticks
         ax.set_yticks([])
@@ -39,7 +39,8 @@ def mode_panels(g: pd.DataFrame, d: pd.DataFrame, y: str, title, reason: str, sh
     rows says "not enough data: reason ({mode})". Returns (figure, [(axes, mode, rows, log y?)] with data).
     ``sharey``: one y axis for every panel (ticks from all of d), for panels that are compared."""
     modes = mode_order(g["mode"])
-    fig, axes = plt.subplots(1, len(modes), figsize=(min(WIDTH, 3.6 * len(modes)), 3.0), squeeze=False,
+    # 3 inches a panel: three modes side by side get a figure wider than a page column, not squeezed panels.
+    fig, axes = plt.subplots(1, len(modes), figsize=(max(WIDTH / 2, 3.0 * len(modes) + 0.6), 3.0), squeeze=False,
                              sharey=sharey)  # fmt: skip
     panels = []
     shared_log = sharey and len(d) and log_y(axes[0, 0], d[y])
@@ -55,7 +56,7 @@ def mode_panels(g: pd.DataFrame, d: pd.DataFrame, y: str, title, reason: str, sh
 
 def note(ax, text: str):
     """A visible remark under the panel's title (inside the axes it would hide data points)."""
-    ax.set_title(f"{ax.get_title()}\n" + textwrap.fill(f"({text})", 55), fontsize=8)
+    ax.set_title(f"{ax.get_title()}\n" + textwrap.fill(f"({text})", 48), fontsize=8)
 
 
 def nice_log_ticks(lo: float, hi: float) -> list[float]:
@@ -85,7 +86,7 @@ def log_y(ax, values) -> bool:
         return False
     ax.set_yscale("log")
     ticks = nice_log_ticks(v.min(), v.max())
-    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_yticks(ticks, [f"{t:.3g}" for t in ticks])
     ax.minorticks_off()
     ax.set_ylim(ticks[0] / 1.05, ticks[-1] * 1.05)
     return True
@@ -172,6 +173,8 @@ def one_seed_note(ax, d: pd.DataFrame, keys=("mode", "batch_size")):
     notes = []
     if "batch_size" in keys and d["batch_size"].nunique() < 2:
         notes.append(f"{NO_DATA} for a trend: one batch size")
+    if "train_eps" in keys and d["train_eps"].nunique() < 2:
+        notes.append(f"{NO_DATA} for a trend: one training eps")
     if d.groupby(list(keys))["seed"].nunique().max() < 2:
         notes.append("one seed per point: no spread")
     if notes:
