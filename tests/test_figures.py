@@ -287,6 +287,17 @@ def test_pipeline_report_rules_and_snakemake_report(tmp_path):
     page = (tmp_path / "results/report.html").read_text()
     assert all(f'id="fig-mnist5k_M1-{k}"' in page for k in figures.FIGURES)
     assert "<script" not in page and not re.search(r"(src|href)=.https?:", page)
+    assert "No replication has been run" in page  # the default pipeline never waits on replications
+    # `lbhessian replications` (make replicate) writes replications.json: the next run redoes only the page,
+    # which then shows each claim's verdict over the replications.
+    import json
+
+    verdict = {"verdicts": {"design": "holds", "seeds20": "fails"}, "overall": "unstable"}
+    reps = {"replications": ["design", "seeds20"], "claims": {str(k): verdict for k in range(1, 9)}}
+    (tmp_path / "results/replications.json").write_text(json.dumps(reps))
+    snakemake(tmp_path, *config, "-c1", "--allowed-rules", "page", timeout=600)
+    page = (tmp_path / "results/report.html").read_text()
+    assert "Replications: 2 (design, seeds20)" in page and page.count('class="badge unstable"') == 8
 
 
 def test_one_batch_one_seed_says_so(tmp_path):
