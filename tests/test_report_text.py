@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from matplotlib.legend import Legend
 from test_claims import synthetic, thresholds
@@ -192,3 +193,38 @@ def test_key_check_is_the_deciding_one():
     ]
     assert verdicts.key_check("5", "inconclusive", checks, 0.1)["check"] == "5a.2"
     assert verdicts.key_check("5", "holds", checks, 0.1)["check"] == "5a.1"
+
+
+def test_saddle_free_panel_uses_claim_6a_data_and_points_stay_by_their_batch(grid, cfg):
+    """Catches: the right panel of the input-Hessian figure on test images only and without the noise floor of
+    claim 6a (so its minimum differs from the check's), and a dodge that moves robust points halfway to the next
+    batch size."""
+    root, df = grid
+    settings = {"headline_eps": 0.1, "claims": cfg["report"]["claims"], "config": cfg, "path": None}
+    with figures.theme():
+        fig = figures.draw(df, EXP, "input_hessian_spectrum", settings, base=root)
+    right = fig.axes[1]
+    ys = [float(y) for c in right.collections for y in np.asarray(c.get_offsets())[:, 1]]
+    ok = df[df["status"] == "ok"]
+    assert min(ys) == pytest.approx(ok["input_exact_min_rel"].min())  # the very number check 6a judges
+    assert len(ys) == int(ok["input_exact_images_train"].sum() + ok["input_exact_images_test"].sum())
+    assert right.get_yscale() == "symlog" and fig.axes[0].get_yscale() == "symlog"
+    assert any(abs(line.get_ydata()[0] + cfg["report"]["claims"]["input_psd_tol"]) < 1e-12 for line in right.lines)
+    for ax in fig.axes[:2]:
+        xs = [float(x) for c in ax.collections for x in np.asarray(c.get_offsets())[:, 0]]
+        assert xs and max(abs(x - round(x)) for x in xs) < 0.25
+        assert len(ax.get_yticks()) <= 7
+    plt.close(fig)
+
+
+def test_coarse_2d_landscape_draws_no_contours_and_says_why(grid, cfg):
+    """Catches: a 3 x 3 grid (the default spectrum.landscape.points_2d) drawn as contours."""
+    root, df = grid
+    assert cfg["spectrum"]["landscape"]["points_2d"] < figtext.MIN_2D_POINTS
+    settings = {"headline_eps": 0.1, "claims": cfg["report"]["claims"], "config": cfg, "path": None}
+    with figures.theme():
+        fig = figures.draw(df, EXP, "landscape_2d", settings, base=root)
+    assert not [c for ax in fig.axes for c in ax.collections if hasattr(c, "levels")]
+    assert "No contour map" in " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    plt.close(fig)
+    assert "no contour map" in " ".join(figtext.shown("landscape_2d", df, {"config": cfg}))
