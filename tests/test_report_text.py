@@ -163,6 +163,8 @@ def test_first_screen_words_from_config_claims_and_replications(tmp_path, cfg):
     line = verdicts.scale_line(cfg, df)
     assert "600 train / 1,000 test images" in line and "4,000" not in line
     html = build(df, claims, cfg, "params.yaml", {}, {})
+    findings = [claims["claims"][k]["verdict"] for k in verdicts.FINDINGS]
+    assert f"Of the paper&#x27;s 5 findings {findings.count('holds')} hold here, {findings.count('fails')} fail" in html
     assert "No replication has been run" in html and "make replicate SEEDS=" in html.replace("&quot;", '"')
     assert "leans against the paper" not in html  # every claim fails outright: nothing leans
     claims["claims"]["5"].update(verdict="inconclusive", leans="against")

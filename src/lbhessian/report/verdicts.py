@@ -102,13 +102,16 @@ def scale_line(cfg: dict, df: pd.DataFrame) -> str:
 
 
 def tally(cl: dict) -> str:
-    count = {v: sum(c.get("verdict") == v for c in cl.values()) for v in ("holds", "fails", "inconclusive")}
-    found = sum(k in cl for k in FINDINGS)
-    held = sum(cl[k].get("verdict") == "holds" for k in FINDINGS if k in cl)
-    return (
-        f"{held} of {found} of the paper's findings hold here; all claims: {count['holds']} hold, "
-        f"{count['fails']} fail, {count['inconclusive']} inconclusive."
-    )
+    """ "Of the paper's 5 findings 1 holds, 0 fail, 4 are inconclusive; sanity checks: 2 of 3 hold." """
+
+    def count(keys):
+        v = [cl[k].get("verdict") for k in keys if k in cl]
+        return len(v), v.count("holds"), v.count("fails"), len(v) - v.count("holds") - v.count("fails")
+
+    n, held, failed, open_ = count(FINDINGS)
+    s_n, s_held, s_failed, _ = count(SANITY)
+    line = f"Of the paper's {n} findings {held} hold here, {failed} fail, {open_} inconclusive; "
+    return line + f"sanity checks: {s_held} of {s_n} hold" + (f", {s_failed} fail." if s_failed else ".")
 
 
 def verdict_cell(c: dict) -> str:
