@@ -74,7 +74,7 @@ def checks_view(claims: dict) -> str:
             detail = str(k.get("detail") or "")
             means = nb.means_by_batch(detail, k)
             detail += f" ({means})" if means else ""
-            detail += f" Missing: {k['missing']}" if k.get("missing") else ""
+            detail += (". " if detail else "") + f"Missing: {k['missing']}" if k.get("missing") else ""
             row["detail"] = esc(detail or "-")
             if k.get("figure") and k.get("experiment"):
                 title = figtext.title(k["figure"])
