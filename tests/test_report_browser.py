@@ -122,8 +122,9 @@ def test_first_screen_holds_scale_and_all_eight_verdicts(browser, report):
     groups = [h.text for h in home.find_elements(By.TAG_NAME, "h3")]
     assert groups == ["The paper's findings", "Sanity checks"]
     tables = home.find_elements(By.CSS_SELECTOR, "table.verdicts")
-    claims = [[r.find_element(By.TAG_NAME, "td").text for r in t.find_elements(By.CSS_SELECTOR, "tbody tr")]
-              for t in tables]  # fmt: skip
+    claims = [
+        [r.find_element(By.TAG_NAME, "td").text for r in t.find_elements(By.CSS_SELECTOR, "tbody tr")] for t in tables
+    ]
     assert claims == [["1", "2", "4", "5", "7"], ["3", "6", "8"]]
     badges = home.find_elements(By.CSS_SELECTOR, "table.verdicts td:nth-child(3) .badge")
     assert len(badges) == 8 and all(_in_viewport(d, b) for b in badges), [b.rect for b in badges]

@@ -171,10 +171,16 @@ def test_first_screen_words_from_config_claims_and_replications(tmp_path, cfg):
     html = build(df, claims, cfg, "params.yaml", {}, {})
     assert "leans against the paper" in html
     assert "had not settled" in html and claims["unsettled"][0] in html
-    reps = {"replications": ["design", "seeds20"],
-            "claims": {k: {"verdicts": {"design": c["verdict"], "seeds20": "holds"},
-                           "overall": "unstable" if c["verdict"] != "holds" else "holds"}
-                       for k, c in claims["claims"].items()}}  # fmt: skip
+    reps = {
+        "replications": ["design", "seeds20"],
+        "claims": {
+            k: {
+                "verdicts": {"design": c["verdict"], "seeds20": "holds"},
+                "overall": "unstable" if c["verdict"] != "holds" else "holds",
+            }
+            for k, c in claims["claims"].items()
+        },
+    }
     html = build(df, claims, cfg, "params.yaml", {}, {}, json.loads(json.dumps(reps)))
     assert "No replication has been run" not in html and "Replications: 2 (design, seeds20)" in html
     assert html.count('class="badge unstable"') == sum(r["overall"] == "unstable" for r in reps["claims"].values())
@@ -230,3 +236,20 @@ def test_coarse_2d_landscape_draws_no_contours_and_says_why(grid, cfg):
     assert "No contour map" in " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
     plt.close(fig)
     assert "no contour map" in " ".join(figtext.shown("landscape_2d", df, {"config": cfg}))
+
+
+def test_robust_points_sit_beside_their_batch_size(grid, cfg):
+    """Catches: a dodge that moves robust points halfway to the next batch size on the log2 batch axis."""
+    root, df = grid
+    settings = {"headline_eps": 0.1, "claims": cfg["report"]["claims"], "config": cfg, "path": None}
+    with figures.theme():
+        fig = figures.draw(df, EXP, "lambda1_vs_batch", settings, base=root)
+    sizes = sorted(set(df["batch_size"]))
+    xs = [
+        float(x)
+        for c in fig.axes[0].collections
+        if (c.get_gid() or "").startswith("seeds:")
+        for x in np.asarray(c.get_offsets())[:, 0]
+    ]
+    assert xs and all(min(abs(np.log2(x / b)) for b in sizes) < 0.2 for x in xs)  # a fifth of a doubling at most
+    plt.close(fig)

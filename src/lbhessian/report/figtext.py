@@ -87,15 +87,19 @@ def _lambda1(d, ctx):
         r = d.assign(neg=pd.to_numeric(d["min_eigenvalue"], errors="coerce") / pd.to_numeric(d["lambda_1"]))
         r = r[np.isfinite(r["neg"])]
         if len(r):
-            lines.append(f"lambda_min / lambda_1 lies between {nb.sig(r['neg'].min(), 2)} and "
-                         f"{nb.sig(r['neg'].max(), 2)} over {len(r)} runs")  # fmt: skip
+            lines.append(
+                f"lambda_min / lambda_1 lies between {nb.sig(r['neg'].min(), 2)} and "
+                f"{nb.sig(r['neg'].max(), 2)} over {len(r)} runs"
+            )
     return lines
 
 
 def _topk(d, ctx):
     clean = d[d["mode"].astype(str) == _modes(d)[0]] if len(d) else d
-    cols = sorted((c for c in d.columns if c.startswith("lambda_") and c[7:].isdigit() and d[c].notna().any()),
-                  key=lambda c: int(c[7:]))  # fmt: skip
+    cols = sorted(
+        (c for c in d.columns if c.startswith("lambda_") and c[7:].isdigit() and d[c].notna().any()),
+        key=lambda c: int(c[7:]),
+    )
     ratios = []
     for c in cols:
         m = means(clean, c)
@@ -130,8 +134,10 @@ def _run_names(r: pd.DataFrame, limit: int = 6) -> list[str]:
 def _landscape_2d(d, ctx):
     n = landscape_2d_points(ctx.get("config") or {})
     if n is not None and n < MIN_2D_POINTS:
-        return [f"no contour map: the 2-D landscape was sampled on a {n} x {n} grid (spectrum.landscape.points_2d), "
-                f"too coarse for contours (at least {MIN_2D_POINTS} x {MIN_2D_POINTS})"]  # fmt: skip
+        return [
+            f"no contour map: the 2-D landscape was sampled on a {n} x {n} grid (spectrum.landscape.points_2d), "
+            f"too coarse for contours (at least {MIN_2D_POINTS} x {MIN_2D_POINTS})"
+        ]
     return []
 
 
@@ -162,8 +168,11 @@ def _input_spectrum(d, ctx):
     v = pd.to_numeric(d["input_exact_min_rel"], errors="coerce").dropna()
     if v.empty:
         return []
-    n = sum(int(pd.to_numeric(d.get(f"input_exact_images_{s}"), errors="coerce").fillna(0).sum())
-            for s in ("train", "test") if f"input_exact_images_{s}" in d)  # fmt: skip
+    n = sum(
+        int(pd.to_numeric(d.get(f"input_exact_images_{s}"), errors="coerce").fillna(0).sum())
+        for s in ("train", "test")
+        if f"input_exact_images_{s}" in d
+    )
     tol = (ctx.get("claims") or {}).get("input_psd_tol")
     line = f"over {n} images (train and test) the smallest min eig / max eig is {nb.sig(v.min(), 2)}"
     if tol is not None:

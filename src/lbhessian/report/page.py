@@ -52,8 +52,18 @@ def _check_links(c) -> str:
     return " · ".join(links)
 
 
-CHECK_COLUMNS = ["check", "experiment", "mode", "verdict", "effect [95% interval]", "threshold", "figure",
-                 "statistic", "test", "detail"]  # fmt: skip
+CHECK_COLUMNS = [
+    "check",
+    "experiment",
+    "mode",
+    "verdict",
+    "effect [95% interval]",
+    "threshold",
+    "figure",
+    "statistic",
+    "test",
+    "detail",
+]
 
 
 def checks_view(claims: dict) -> str:
@@ -83,7 +93,7 @@ def checks_view(claims: dict) -> str:
         body = (
             writer.html_table(
                 pd.DataFrame(rows, columns=CHECK_COLUMNS), raw=tuple(CHECK_COLUMNS), text=True, cls="checks"
-            )  # fmt: skip
+            )
             if rows
             else ""
         )
@@ -169,8 +179,15 @@ def _headline_eps(cfg: dict, exp: str):
     return (cfg.get("attack") or {}).get("headline_eps")
 
 
-def build(df: pd.DataFrame, claims: dict, cfg: dict, config_path: str, pngs: dict, captions: dict,
-          replications: dict | None = None) -> str:  # fmt: skip
+def build(
+    df: pd.DataFrame,
+    claims: dict,
+    cfg: dict,
+    config_path: str,
+    pngs: dict,
+    captions: dict,
+    replications: dict | None = None,
+) -> str:
     """The whole page. ``pngs``: {experiment: {kind: png path}}; ``captions``: {kind: caption template};
     ``replications``: replications.json (``lbhessian replications``) when one has been run."""
     claims = one_spelling(claims)

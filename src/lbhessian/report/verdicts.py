@@ -22,8 +22,16 @@ WHY_SANITY = {
     "8": "the eigenvalues are the Hessian's, not the solver's",
 }
 # The check that carries each claim's effect, in order of preference (check id prefixes).
-KEY_CHECKS = {"1": ("1b", "1a"), "2": ("2b", "2a"), "3": ("3a", "3b", "3c"), "4": ("4",), "5": ("5a", "5b", "5c"),
-              "6": ("6a", "6b"), "7": ("7a", "7b", "7c"), "8": ("8",)}  # fmt: skip
+KEY_CHECKS = {
+    "1": ("1b", "1a"),
+    "2": ("2b", "2a"),
+    "3": ("3a", "3b", "3c"),
+    "4": ("4",),
+    "5": ("5a", "5b", "5c"),
+    "6": ("6a", "6b"),
+    "7": ("7a", "7b", "7c"),
+    "8": ("8",),
+}
 LEANS = {"toward": "leans toward the paper", "against": "leans against the paper", "mixed": "leans both ways"}
 REPLICATE = 'make replicate SEEDS="20 21 22 23"'
 

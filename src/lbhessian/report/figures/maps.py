@@ -39,9 +39,17 @@ def fig_landscape_2d(g, ctx):
     if points is not None and int(points) < MIN_POINTS:
         fig, ax = plt.subplots(figsize=(st.WIDTH, 1.0))
         ax.axis("off")
-        ax.text(0.5, 0.5, f"No contour map: the 2-D landscape was sampled on a {points} x {points} grid "
-                f"(spectrum.landscape.points_2d),\ntoo coarse for contours (at least {MIN_POINTS} x {MIN_POINTS}).",
-                ha="center", va="center", fontsize=9, color="0.3", transform=ax.transAxes)  # fmt: skip
+        ax.text(
+            0.5,
+            0.5,
+            f"No contour map: the 2-D landscape was sampled on a {points} x {points} grid "
+            f"(spectrum.landscape.points_2d),\ntoo coarse for contours (at least {MIN_POINTS} x {MIN_POINTS}).",
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="0.3",
+            transform=ax.transAxes,
+        )
         return fig
     bs = sorted(gm["batch_size"].unique())
     # constrained layout: it keeps the shared colour bar beside the panels (tight_layout cannot).
@@ -94,8 +102,17 @@ def _strip(ax, d: pd.DataFrame, y: str, sizes: list[int], modes: list[str], seed
     for (mode, split), dm in d.groupby(["mode", "split"]):
         x = np.array([sizes.index(int(b)) for b in dm["batch_size"]], float) + off[mode]
         x += jitter.uniform(-0.04, 0.04, len(x))
-        ax.scatter(x, dm[y], s=10, alpha=0.6, color=colours[mode], marker="o" if split == "test" else "s",
-                   linewidths=0, label=f"{mode}, {split}", gid=f"points:{mode}:{split}")  # fmt: skip
+        ax.scatter(
+            x,
+            dm[y],
+            s=10,
+            alpha=0.6,
+            color=colours[mode],
+            marker="o" if split == "test" else "s",
+            linewidths=0,
+            label=f"{mode}, {split}",
+            gid=f"points:{mode}:{split}",
+        )
     ax.set_xticks(range(len(sizes)), [str(b) for b in sizes])
     ax.set_xlim(-0.5, len(sizes) - 0.5)
 

@@ -27,8 +27,16 @@ def theme():
 
 def no_data(ax, reason: str):
     """Mark a panel that cannot be drawn; keep the axes so the figure's layout stays the same."""
-    ax.text(0.5, 0.5, f"{NO_DATA}:\n" + textwrap.fill(reason, 28), ha="center", va="center", transform=ax.transAxes,
-            fontsize=9, color="0.35")  # fmt: skip
+    ax.text(
+        0.5,
+        0.5,
+        f"{NO_DATA}:\n" + textwrap.fill(reason, 28),
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=9,
+        color="0.35",
+    )
     ax.set_xticks([])
     if len(ax.get_shared_y_axes().get_siblings(ax)) < 2:  # a shared y axis keeps the other panels' ticks
         ax.set_yticks([])
@@ -40,8 +48,9 @@ def mode_panels(g: pd.DataFrame, d: pd.DataFrame, y: str, title, reason: str, sh
     ``sharey``: one y axis for every panel (ticks from all of d), for panels that are compared."""
     modes = mode_order(g["mode"])
     # 3 inches a panel: three modes side by side get a figure wider than a page column, not squeezed panels.
-    fig, axes = plt.subplots(1, len(modes), figsize=(max(WIDTH / 2, 3.0 * len(modes) + 0.6), 3.0), squeeze=False,
-                             sharey=sharey)  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(modes), figsize=(max(WIDTH / 2, 3.0 * len(modes) + 0.6), 3.0), squeeze=False, sharey=sharey
+    )
     panels = []
     shared_log = sharey and len(d) and log_y(axes[0, 0], d[y])
     for ax, mode in zip(axes[0], modes, strict=True):
@@ -168,10 +177,11 @@ def series(ax, d: pd.DataFrame, x: str, y: str, label: str, colour, style="-", l
         ax.vlines(spread.index, lo, hi, color=colour, lw=1.0, alpha=0.8, gid=f"sd:{label}")
 
 
-def one_seed_note(ax, d: pd.DataFrame, keys=("mode", "batch_size")):
-    """Say on the panel why a trend cannot be read (one batch size) or has no spread (one seed)."""
+def one_seed_note(ax, d: pd.DataFrame, keys=("mode", "batch_size"), trend=True):
+    """Say on the panel why a trend cannot be read (one batch size) or has no spread (one seed); ``trend``:
+    whether the panel reads a trend over batch size at all (not the top-k spectrum, whose x is the index)."""
     notes = []
-    if "batch_size" in keys and d["batch_size"].nunique() < 2:
+    if trend and "batch_size" in keys and d["batch_size"].nunique() < 2:
         notes.append(f"{NO_DATA} for a trend: one batch size")
     if "train_eps" in keys and d["train_eps"].nunique() < 2:
         notes.append(f"{NO_DATA} for a trend: one training eps")
