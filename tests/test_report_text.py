@@ -149,6 +149,8 @@ def test_numbers_in_the_units_of_the_quantity():
     slope = {"check": "1a", "effect": 1.0, "ci_low": 0.5, "ci_high": 1.5}
     assert nb.effect(slope) == "2x per doubling of batch [1.41x, 2.83x]"
     assert nb.p_value(0.012345678901234567, "one-sided, H1: > 0") == "p = 0.012 (one-sided, H1: > 0)"
+    log_slope = {"check": "5b", "effect": -0.04, "p_value": 0.9012345678, "p_alternative": "one-sided, H1: > 0"}
+    assert nb.check_p(log_slope) == "p = 0.9 (one-sided, H1: > 1x per doubling of batch)"
     assert nb.p_value(3e-9) == "p < 0.001" and nb.sig(0.0200) == "0.02" and nb.sig(-1.2345e-17, 2) == "-1.2e-17"
     assert nb.means_by_batch("mean bs16 0.708 -> bs256 0.726", acc5) == "70.8 % at batch 16, 72.6 % at 256"
 

@@ -127,3 +127,15 @@ def means_by_batch(detail: str, check: dict) -> str:
     except ValueError:
         return ""
     return f"{show(a)} at batch {m.group(1)}, {show(b)} at {m.group(3)}"
+
+
+def check_p(check: dict) -> str:
+    """One check's p-value with its alternative in the effect's units: "p = 0.9 (one-sided, H1: > 1x per
+    doubling of batch)" for a slope of log2 values whose claims.json alternative reads "H1: > 0"."""
+    alt = str(check.get("p_alternative") or "")
+    m = re.fullmatch(r"one-sided, H1: ([<>]) (-?[\d.e+-]+)", alt)
+    if m:
+        fn, unit, sign = quantity(check)
+        tail = unit[1:].strip() if unit.startswith("x") else unit
+        alt = f"one-sided, H1: {m.group(1)} {_value(float(m.group(2)), fn, unit, sign)}" + (f" {tail}" if tail else "")
+    return p_value(check.get("p_value"), alt)

@@ -79,7 +79,7 @@ def checks_view(claims: dict) -> str:
                 row["verdict"] += f" <span class='lean'>{esc(verdicts.LEANS.get(k['leans'], k['leans']))}</span>"
             row["effect [95% interval]"] = esc(nb.effect(k))
             row["threshold"] = esc(nb.threshold(k))
-            p = nb.p_value(k.get("p_value"), str(k.get("p_alternative") or ""))
+            p = nb.check_p(k)
             row["test"] = esc(str(k.get("test") or "-") + (f"; {p}" if p else ""))
             detail = str(k.get("detail") or "")
             means = nb.means_by_batch(detail, k)

@@ -137,7 +137,7 @@ def effect_cell(k: dict | None, links) -> str:
     means = nb.means_by_batch(str(k.get("detail") or ""), k)
     if means:
         text += f" ({esc(means)})"
-    p = nb.p_value(k.get("p_value"), str(k.get("p_alternative") or ""))
+    p = nb.check_p(k)
     if p:
         text += f", {esc(p)}"
     return f"{text} <span class='links'>{links(k)}</span>"
