@@ -126,6 +126,11 @@ def test_captions_agree_with_the_plotted_data_either_way(tmp_path, effect):
     assert f"clean test accuracy (clean) {'falls' if effect > 0 else 'rises'}" in acc
 
 
+def test_a_small_fall_is_a_fall():
+    """Catches: 94.3 % -> 92.6 % called "stays level" above a line that visibly falls."""
+    assert figtext.direction(0.943, 0.926) == "falls" and figtext.direction(0.5, 0.5) == "stays level"
+
+
 def test_landscape_caption_names_runs_whose_minimum_is_off_zero(tmp_path):
     """Catches: "the minimum at alpha = 0 shows the end point is not a saddle" above runs whose minimum lies at
     alpha = +-0.2."""
