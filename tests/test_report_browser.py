@@ -111,6 +111,8 @@ def test_first_screen_holds_scale_and_all_eight_verdicts(browser, report):
     a claim without its verdict, no word on replications."""
     from selenium.webdriver.common.by import By
 
+    from lbhessian.core.config import load
+
     d = browser
     assert d.execute_script("return [window.innerWidth, window.outerHeight]")[0] <= 1400
     d.get(report.as_uri())
@@ -118,7 +120,9 @@ def test_first_screen_holds_scale_and_all_eight_verdicts(browser, report):
     assert home.get_attribute("id") == "verdicts"
     scale = home.find_element(By.CSS_SELECTOR, "p.scale")
     assert _in_viewport(d, scale) and "600 train / 1,000 test" in scale.text and "stand-in" in scale.text
-    assert "batch sizes 16, 256" in scale.text and "4 seed(s)" in scale.text and "stop at training loss" in scale.text
+    train = load(REPO / "params.yaml")["train"]  # the page's config: the scale line must follow it
+    assert f"batch sizes {', '.join(map(str, train['batch_sizes']))}" in scale.text
+    assert f"{len(train['seeds'])} seed(s)" in scale.text and "stop at training loss" in scale.text
     groups = [h.text for h in home.find_elements(By.TAG_NAME, "h3")]
     assert groups == ["The paper's findings", "Sanity checks"]
     tables = home.find_elements(By.CSS_SELECTOR, "table.verdicts")
