@@ -140,6 +140,8 @@ def effect_cell(k: dict | None, links) -> str:
     p = nb.check_p(k)
     if p:
         text += f", {esc(p)}"
+    if k.get("verdict") == "inconclusive" and k.get("leans") in LEANS:
+        text += f" <span class='lean'>(this check {esc(LEANS[k['leans']])})</span>"
     return f"{text} <span class='links'>{links(k)}</span>"
 
 
