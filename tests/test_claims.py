@@ -16,7 +16,8 @@ from lbhessian.report.claims import FAILS, HOLDS, INCONCLUSIVE, TITLES, evaluate
 BATCHES = (32, 128, 512, 2048)
 FIGURES = {
     "lambda1_vs_batch", "topk_eigenvalues", "landscape_1d", "landscape_2d", "training_dynamics",
-    "accuracy_vs_batch", "input_measures_vs_batch", "input_hessian_spectrum", "adversarial_vs_eps", None,
+    "accuracy_vs_batch", "input_measures_vs_batch", "input_hessian_spectrum", "adversarial_vs_eps",
+    "robust_vs_train_eps", None,
 }  # fmt: skip
 
 

@@ -355,13 +355,16 @@ def known(bs, seed, mode="clean"):
     }
 
 
-def synthetic_results(root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), robust_bs=(32, 1024), diverged=()):
+def synthetic_results(
+    root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), robust_bs=(32, 1024), diverged=(), robust=("fgsm",)
+):
     """Write every per-run file of a small mnist5k_M1 grid under root/results/runs and collect summary.csv
-    (relative file paths, as the pipeline writes them); ``diverged``: (bs, seed) runs with status diverged."""
+    (relative file paths, as the pipeline writes them); ``diverged``: (bs, seed) runs with status diverged;
+    ``robust``: the names of the robust modes (each at ``robust_bs``; the default config has two)."""
     from lbhessian.report.summary import collect
 
     runs = []
-    for mode, sizes in (("clean", batch_sizes), ("fgsm", robust_bs)):
+    for mode, sizes in (("clean", batch_sizes), *((r, robust_bs) for r in robust)):
         for bs in sizes:
             for seed in seeds:
                 k = known(bs, seed, mode)
@@ -403,7 +406,8 @@ def synthetic_results(root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), rob
                     }
                 ).to_csv(d / "history.csv", index=False)
                 alpha = np.linspace(-1, 1, 11)
-                a2, b2 = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 3), indexing="ij")
+                # 11 x 11: the coarsest grid the 2-D figure draws contours for (figures.maps.MIN_POINTS)
+                a2, b2 = np.meshgrid(np.linspace(-1, 1, 11), np.linspace(-1, 1, 11), indexing="ij")
                 spec = {
                     "train": {
                         "eigenvalues": k["lambda"],
@@ -421,8 +425,8 @@ def synthetic_results(root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), rob
                             "test_loss": (0.3 + k["lambda"][0] * alpha**2 / 2).tolist(),
                         },
                         "landscape_2d": {
-                            "alpha": np.linspace(-1, 1, 5).tolist(),
-                            "beta": np.linspace(-1, 1, 3).tolist(),
+                            "alpha": np.linspace(-1, 1, 11).tolist(),
+                            "beta": np.linspace(-1, 1, 11).tolist(),
                             "loss": (0.1 + k["lambda"][0] * (a2**2 + b2**2)).tolist(),
                         },
                     },

@@ -61,6 +61,7 @@ def _parser():
         "page", "the report page (one self-contained HTML file) from summary.csv, claims.json and the figures",
         ("--summary", one), ("--claims", one), ("--experiment", many), ("--kind", many), ("--png", many),
         ("--caption", many), ("--out", one),
+        ("--replications", {"nargs": "*", "default": [], "help": "replications.json, where replications have run"}),
     )  # fmt: skip
     verb(
         "power",

@@ -98,3 +98,10 @@ def gpu_slots(wildcards):
 
 # Grouping the measurement steps of one run into one cluster job is a profile setting (`groups:` and
 # `group-components:` in profiles/slurm, opt-in; docs/slurm.md): no rule carries a group of its own.
+
+
+def replications_if_run(wildcards):
+    """<results>/replications.json where `lbhessian replications` (make replicate) has written it: the page then
+    shows each claim's verdict over replications. Never a target: the default pipeline does not replicate."""
+    path = f"{RESULTS}/replications.json"
+    return [path] if os.path.exists(path) else []

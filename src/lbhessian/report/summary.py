@@ -104,6 +104,22 @@ def _spectrum_fields(spec: dict | None, path: Path) -> dict:
     return row
 
 
+def exact_images(inp: dict | None) -> list[dict]:
+    """Every image with an exact input Hessian in a run's inputs.json, train and test (older files: test only)."""
+    return ((inp or {}).get("exact") or []) + ((inp or {}).get("exact_train") or [])
+
+
+def exact_min_rel(exact: list[dict]) -> np.ndarray:
+    """Per image, min eig(H_x) / max eig(H_x) as claim 6a judges it: eigenvalues within the float64 noise floor
+    of forming H_x (rank_tol: the floor the rank also uses) are zero, not negative curvature (at a saturated
+    softmax max_eig itself is near that floor); relative to the largest, as round-off scales with it."""
+    min_eig = np.array([_num(e.get("min_eig")) for e in exact], float)
+    max_eig = np.array([_num(e.get("max_eig")) for e in exact], float)
+    scale = np.maximum(np.abs(max_eig), np.finfo(float).tiny)
+    floor = np.array([_num(e.get("rank_tol")) for e in exact], float)
+    return np.where(np.abs(min_eig) <= np.nan_to_num(floor, nan=0.0), 0.0, min_eig) / scale
+
+
 def _inputs_fields(inp: dict | None) -> dict:
     if inp is None:
         return {}
@@ -116,21 +132,15 @@ def _inputs_fields(inp: dict | None) -> dict:
         row[f"input_lambda1_{split}"] = _num(block.get("lambda1_mean"))
         row[f"input_lambda1_{split}_std"] = _num(block.get("lambda1_std"))
         row[f"input_samples_{split}"] = _num(block.get("samples"))
-    exact = (inp.get("exact") or []) + (inp.get("exact_train") or [])
+    exact = exact_images(inp)
     for split in ("train", "test"):  # claim 6 needs both splits (older inputs.json: test images only)
         row[f"input_exact_images_{split}"] = sum(e.get("split", "test") == split for e in exact)
     if exact:
         min_eig = np.array([_num(e.get("min_eig")) for e in exact])
-        max_eig = np.array([_num(e.get("max_eig")) for e in exact])
-        # Relative to the image's largest eigenvalue: float round-off scales with it.
-        scale = np.maximum(np.abs(max_eig), np.finfo(float).tiny)
         excess = [_num(e.get("rank")) - (_num(e.get("classes")) - 1) for e in exact]
         row["input_exact_images"] = len(exact)
         row["input_exact_min_eig"] = float(np.nanmin(min_eig)) if np.isfinite(min_eig).any() else math.nan
-        # Eigenvalues within the float64 noise floor of forming H_x (rank_tol: the floor the rank also uses)
-        # are zero, not negative curvature: at a saturated softmax max_eig itself is near that floor.
-        floor = np.array([_num(e.get("rank_tol")) for e in exact])
-        rel = np.where(np.abs(min_eig) <= np.nan_to_num(floor, nan=0.0), 0.0, min_eig) / scale
+        rel = exact_min_rel(exact)
         row["input_exact_min_rel"] = float(np.nanmin(rel)) if np.isfinite(rel).any() else math.nan
         row["input_exact_rank_excess"] = float(np.nanmax(excess)) if np.isfinite(excess).any() else math.nan
     row["inputs_seconds"] = _num(inp.get("seconds"))

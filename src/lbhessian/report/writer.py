@@ -28,6 +28,15 @@ figure img{max-width:100%;height:auto}
 figcaption{font-size:13px;color:#333;max-width:60em}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}
 .note{color:#555;font-size:13px}
+.scale{margin:.3em 0;font-size:13px}.tally{margin:.3em 0}
+h2{margin:.5em 0 .3em}h3{margin:.6em 0 .3em}
+main{max-width:1340px}
+table.verdicts{table-layout:fixed;width:100%}table.verdicts td,table.verdicts th{padding:2px 6px;font-size:12.5px;
+line-height:1.3;max-width:none}table.verdicts th:nth-child(1){width:3em}table.verdicts th:nth-child(2){width:27%}
+table.verdicts th:nth-child(3){width:10.5em}table.verdicts th:nth-child(5){width:13%}
+.lean{font-size:12px;color:#6b4e00;white-space:nowrap}
+.links{font-size:12px;white-space:nowrap}.links a{margin-left:.2em}
+table.checks td{font-size:12.5px}table.checks td.wide{min-width:22em}
 """
 
 
@@ -42,7 +51,9 @@ def md_table(frame: pd.DataFrame) -> str:
     return "\n".join([head, sep, *body]) + "\n"
 
 
-def html_table(frame: pd.DataFrame, key: bool = True, raw: tuple = (), id_: str | None = None, text=False) -> str:
+def html_table(
+    frame: pd.DataFrame, key: bool = True, raw: tuple = (), id_: str | None = None, text=False, cls: str = ""
+) -> str:
     """A table in a horizontal scroller; with ``key`` its first column stays in view while the rest scroll.
     Columns named in ``raw`` hold HTML already (links, badges); everything else is escaped. ``text``: cells
     left-aligned (prose), else right-aligned (numbers)."""
@@ -58,7 +69,8 @@ def html_table(frame: pd.DataFrame, key: bool = True, raw: tuple = (), id_: str 
         for row in frame.itertuples(index=False)
     )
     ident = f' id="{esc(id_)}"' if id_ else ""
-    tcls = ' class="text"' if text else ""
+    classes = " ".join(c for c in ("text" if text else "", cls) if c)
+    tcls = f' class="{esc(classes)}"' if classes else ""
     return f'<div class="scroll"{ident}><table{tcls}><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 

@@ -1,5 +1,6 @@
 """The ``page`` step: the report page results/report.html (one self-contained file) from summary.csv,
-claims.json, the figures' PNGs and the captions of workflow/report."""
+claims.json, the figures' PNGs, the captions of workflow/report and, when ``lbhessian replications`` has
+written it, replications.json."""
 
 import sys
 from pathlib import Path
@@ -11,13 +12,15 @@ from lbhessian.report.page import build
 from lbhessian.report.summary import read_summary
 
 
-def main(config, summary, claims, experiment, kind, png, caption, out):
-    """``png`` lists one file per (experiment, kind), experiment-major; ``caption`` one file per kind."""
+def main(config, summary, claims, experiment, kind, png, caption, out, replications=()):
+    """``png`` lists one file per (experiment, kind), experiment-major; ``caption`` one file per kind;
+    ``replications``: replications.json, or nothing where no replication has been run."""
     cfg = load(config)
     n = len(kind)
     if not (len(png) == n * len(experiment) and len(caption) == n):
         raise LbhError(f"page: {len(experiment)} experiments x {n} kinds, but {len(png)} PNG, {len(caption)} captions")
     pngs = {e: dict(zip(kind, png[i * n : (i + 1) * n], strict=True)) for i, e in enumerate(experiment)}
     captions = {k: Path(c).read_text(encoding="utf-8") for k, c in zip(kind, caption, strict=True)}
-    write_text(out, build(read_summary(summary), read_json(claims), cfg, str(config), pngs, captions))
+    reps = read_json(replications[0]) if replications else None
+    write_text(out, build(read_summary(summary), read_json(claims), cfg, str(config), pngs, captions, reps))
     print(f"{out}: report page", file=sys.stderr)

@@ -166,8 +166,8 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
         need = f"at least 3 training eps (clean = 0 plus two robust modes) at one batch size; found {found}"
         return [
             ctx.missing_row("7", c, "all", s, "-", need, f)
-            for c, s, f in (("7a", "slope of log lambda_1 on training eps", "lambda1_vs_batch"),
-                            ("7b", "slope of FGSM accuracy on training eps", "adversarial_vs_eps"),
+            for c, s, f in (("7a", "slope of log lambda_1 on training eps", "robust_vs_train_eps"),
+                            ("7b", "slope of FGSM accuracy on training eps", "robust_vs_train_eps"),
                             ("7c", "slope of PGD accuracy on training eps", "adversarial_vs_eps"))
         ]  # fmt: skip
     rows = []
@@ -188,7 +188,7 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
                 bar=0.0,
                 direction=-1,
                 detail=detail,
-                figure="lambda1_vs_batch",
+                figure="robust_vs_train_eps",
             )
         )
         trained = {eps_key(e) for e in lv}
@@ -213,7 +213,7 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
                         bar=0.0,
                         direction=+1,
                         detail=f"bs{b}, {len(a)} runs",
-                        figure="adversarial_vs_eps",
+                        figure="robust_vs_train_eps" if attack == "fgsm_linf" else "adversarial_vs_eps",
                         unit="fraction",
                     )
                 )

@@ -155,7 +155,7 @@ def claim3(ctx: Context, clean: pd.DataFrame) -> list[dict]:
             bar=-delta,
             direction=+1,
             detail=detail,
-            figure="topk_eigenvalues",
+            figure="lambda1_vs_batch",
         )
     ]
     tol = ctx.t["landscape_argmin_steps"]

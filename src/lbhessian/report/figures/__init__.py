@@ -27,6 +27,7 @@ FIGURES = [
     "input_measures_vs_batch",
     "input_hessian_spectrum",
     "adversarial_vs_eps",
+    "robust_vs_train_eps",
 ]
 DRAW = {name: getattr(m, f"fig_{name}") for m in (batch, curves, maps) for name in FIGURES if hasattr(m, f"fig_{name}")}
 
@@ -46,7 +47,9 @@ def _figure_legend(fig):
                 best = (leg.legend_handles, [t.get_text() for t in leg.get_texts()], leg.get_title().get_text())
             leg.remove()
     if best is not None:
-        fig.legend(best[0], best[1], title=best[2] or None, loc="upper left", bbox_to_anchor=(1.0, 0.95), frameon=False)
+        fig.legend(
+            best[0], best[1], title=best[2] or None, loc="upper left", bbox_to_anchor=(1.02, 0.95), frameon=False
+        )
 
 
 def _footer(fig, name, g, ctx):

@@ -28,13 +28,17 @@ def vs_batch(ax, d: pd.DataFrame, y: str, ylabel: str, title: str, split: str | 
     grid = sorted(d["batch_size"].unique())
     colours, styles = st.mode_colours(d["mode"]), st.mode_styles(d["mode"])
     is_log = st.log_y(ax, d[y]) if log else False
+    # Robust modes a hair right of clean (x 2^0.06 per mode on the log2 axis): beside their batch size, never
+    # halfway to the next one; clean stays at the batch size itself.
+    shift = {m: 2.0 ** (0.06 * i) for i, m in enumerate(st.mode_order(d["mode"]))}
     for mode in st.mode_order(d["mode"]):
-        dm = d[d["mode"] == mode]
+        dm = d[d["mode"] == mode].assign(batch_size=lambda x, f=shift[mode]: x["batch_size"] * f)
         for sp in sorted(dm[split].unique(), reverse=True) if split else [None]:
             ds = dm if sp is None else dm[dm[split] == sp]
             ls = styles[mode] if sp in (None, "test") else "--"
             label = mode if sp is None else f"{mode}, {sp}"
-            st.series(ax, ds, "batch_size", y, label, colours[mode], ls, is_log, grid, "o" if sp != "train" else "s")
+            on = [b * shift[mode] for b in grid]
+            st.series(ax, ds, "batch_size", y, label, colours[mode], ls, is_log, on, "o" if sp != "train" else "s")
     st.log_x_batch(ax, d)
     ax.set(xlabel="batch size", ylabel=ylabel)
     ax.legend(title="training", loc="best")
@@ -43,9 +47,59 @@ def vs_batch(ax, d: pd.DataFrame, y: str, ylabel: str, title: str, split: str | 
 
 
 def fig_lambda1_vs_batch(g, ctx):
-    fig, ax = plt.subplots(figsize=(st.WIDTH / 2 + 0.4, 3.0))
+    """Left: lambda_1 (claim 1); right: lambda_min / lambda_1 (check 3a) with its threshold, symlog (signed)."""
+    fig, axes = plt.subplots(1, 2, figsize=(st.WIDTH, 3.0))
     d = g if "lambda_1" in g else g.assign(lambda_1=float("nan"))
-    vs_batch(ax, d, "lambda_1", "λ₁ of weight Hessian", "Top Hessian eigenvalue vs batch size")
+    vs_batch(axes[0], d, "lambda_1", "λ₁ of weight Hessian", "Sharpness λ₁ (claim 1)")
+    lam = pd.to_numeric(d["lambda_1"], errors="coerce")
+    mn = pd.to_numeric(d["min_eigenvalue"], errors="coerce") if "min_eigenvalue" in d else lam * float("nan")
+    r = d.assign(neg_ratio=mn / lam.where(lam > 0))
+    vs_batch(axes[1], r, "neg_ratio", "λmin / λ₁", "Negative curvature λmin / λ₁ (check 3a)", log=False)
+    delta = (ctx.get("claims") or {}).get("max_negative_ratio")
+    vals = r["neg_ratio"].dropna()
+    if len(vals):
+        bar = [-float(delta)] if delta is not None else []
+        st.symlog_y(axes[1], [*vals, *bar, 0.0], linthresh=max(1e-3, float(delta or 0) / 10))
+        if delta is not None:
+            axes[1].axhline(-float(delta), color="tab:red", ls="--", lw=0.9, label=f"−{float(delta):g} (threshold)")
+        axes[1].axhline(0, color="k", lw=0.6)
+    return fig
+
+
+def _train_eps(g: pd.DataFrame) -> pd.Series:
+    eps = pd.to_numeric(g.get("robust_eps", pd.Series(float("nan"), index=g.index)), errors="coerce")
+    robust = g.get("robust", pd.Series(False, index=g.index)).astype(str).str.lower().isin(["true", "1", "1.0"])
+    return eps.where(robust, 0.0)
+
+
+def fig_robust_vs_train_eps(g, ctx):
+    """Claim 7: lambda_1 and FGSM accuracy against the eps each model was trained at, per batch size that has
+    clean and robust runs (a line per batch size; eps 0 is clean training)."""
+    fig, axes = plt.subplots(1, 2, figsize=(st.WIDTH, 3.0))
+    eps, col = pick_eps(g, "fgsm_linf", "test", ctx.get("headline_eps"))
+    d = g.assign(train_eps=_train_eps(g)).dropna(subset=["train_eps"])
+    keep = [b for b, gb in d.groupby("batch_size") if gb["train_eps"].nunique() >= 2]
+    d = d[d["batch_size"].isin(keep)]
+    names, colours = st.bs_names(g), st.bs_colours(g)
+    panels = [
+        ("lambda_1", "λ₁ of weight Hessian", "Sharpness λ₁ against training ε", True),
+        ("fgsm_pct", "FGSM test accuracy (%)", f"FGSM (ℓ∞, ε = {eps:g}) accuracy" if col else "FGSM accuracy", False),
+    ]
+    d = d.assign(fgsm_pct=100 * d[col] if col else float("nan"))
+    for ax, (y, ylabel, title, log) in zip(axes, panels, strict=True):
+        ax.set_title(title)
+        dd = d.dropna(subset=[y]) if y in d else d.iloc[0:0]
+        if dd.empty:
+            st.no_data(ax, "no batch size with clean and robust runs" if not keep else f"no {ylabel}")
+            continue
+        is_log = st.log_y(ax, dd[y]) if log else False
+        grid = sorted(dd["train_eps"].unique())
+        for bs, db in dd.groupby("batch_size"):
+            st.series(ax, db, "train_eps", y, names[int(bs)], colours[int(bs)], "-", is_log, grid)
+        ax.set_xticks(grid, [f"{e:g}" for e in grid])
+        ax.set(xlabel="training ε (0 = clean training)", ylabel=ylabel)
+        ax.legend(title="batch size", fontsize=7)
+        st.one_seed_note(ax, dd, keys=("train_eps",))
     return fig
 
 
@@ -74,17 +128,20 @@ def fig_input_measures_vs_batch(g, ctx):
 
 
 def fig_topk_eigenvalues(g, ctx):
+    """One panel per training mode on one shared y axis (clean and robust compared at a glance)."""
     lam = sorted((c for c in g.columns if c.startswith("lambda_") and c[7:].isdigit()), key=lambda c: int(c[7:]))
     long = g.melt(id_vars=["mode", "batch_size", "seed"], value_vars=lam, var_name="i", value_name="eig")
     long = long.dropna(subset=["eig"]).assign(i=lambda x: x["i"].str[7:].astype(int))
     names, colours = st.bs_names(g), st.bs_colours(g)
-    title = lambda mode, d: f"top-{d['i'].max() if len(d) else '?'} spectrum ({mode})"  # noqa: E731
-    fig, panels = st.mode_panels(g, long, "eig", title, "no eigenvalues")
+    fig, panels = st.mode_panels(g, long, "eig", lambda mode, _: mode, "no eigenvalues", sharey=True)
     for ax, _, d, is_log in panels:
         for bs, db in d.groupby("batch_size"):
             st.series(ax, db, "i", "eig", names[int(bs)], colours[int(bs)], "-", is_log)
         ax.set_xticks(sorted(d["i"].unique()))
-        ax.set(xlabel="eigenvalue index i", ylabel="λᵢ of weight Hessian")
+        ax.set(xlabel="eigenvalue index i")
         ax.legend(title="batch size", fontsize=7)
-        st.one_seed_note(ax, d, keys=("batch_size", "i"))
+        st.one_seed_note(ax, d, keys=("batch_size", "i"), trend=False)
+    fig.axes[0].set_ylabel("λᵢ of weight Hessian")
+    if len(long):
+        fig.suptitle(f"Top-{long['i'].max()} eigenvalues of the weight Hessian, per training mode", fontsize=10)
     return fig

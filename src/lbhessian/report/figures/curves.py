@@ -47,7 +47,7 @@ def fig_landscape_1d(g, ctx):
         if not is_log:
             ax.set_yscale("linear")
         ax.axvline(0, color="0.5", lw=0.6)
-        ax.set(xlabel="α (step along top eigenvector v₁)", ylabel="cross-entropy loss")
+        ax.set(xlabel="α (step along v₁)", ylabel="cross-entropy loss")
         ax.legend(fontsize=6.5)
     return fig
 

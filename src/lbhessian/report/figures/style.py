@@ -27,31 +27,45 @@ def theme():
 
 def no_data(ax, reason: str):
     """Mark a panel that cannot be drawn; keep the axes so the figure's layout stays the same."""
-    ax.text(0.5, 0.5, f"{NO_DATA}:\n{reason}", ha="center", va="center", transform=ax.transAxes, fontsize=9,
-            color="0.35", wrap=True)  # fmt: skip
+    ax.text(
+        0.5,
+        0.5,
+        f"{NO_DATA}:\n" + textwrap.fill(reason, 28),
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=9,
+        color="0.35",
+    )
     ax.set_xticks([])
-    ax.set_yticks([])
+    if len(ax.get_shared_y_axes().get_siblings(ax)) < 2:  # a shared y axis keeps the other panels' ticks
+        ax.set_yticks([])
 
 
-def mode_panels(g: pd.DataFrame, d: pd.DataFrame, y: str, title, reason: str):
+def mode_panels(g: pd.DataFrame, d: pd.DataFrame, y: str, title, reason: str, sharey: bool = False):
     """One panel per training mode, side by side, each titled title(mode, rows of d for it); a mode without
-    rows says "not enough data: reason ({mode})". Returns (figure, [(axes, mode, rows, log y?)] with data)."""
+    rows says "not enough data: reason ({mode})". Returns (figure, [(axes, mode, rows, log y?)] with data).
+    ``sharey``: one y axis for every panel (ticks from all of d), for panels that are compared."""
     modes = mode_order(g["mode"])
-    fig, axes = plt.subplots(1, len(modes), figsize=(min(WIDTH, 3.6 * len(modes)), 3.0), squeeze=False)
+    # 3 inches a panel: three modes side by side get a figure wider than a page column, not squeezed panels.
+    fig, axes = plt.subplots(
+        1, len(modes), figsize=(max(WIDTH / 2, 3.0 * len(modes) + 0.6), 3.0), squeeze=False, sharey=sharey
+    )
     panels = []
+    shared_log = sharey and len(d) and log_y(axes[0, 0], d[y])
     for ax, mode in zip(axes[0], modes, strict=True):
         dm = d[d["mode"] == mode] if len(d) else d
         ax.set_title(title(mode, dm))
         if dm.empty:
             no_data(ax, f"{reason} ({mode})")
         else:
-            panels.append((ax, mode, dm, log_y(ax, dm[y])))
+            panels.append((ax, mode, dm, bool(shared_log) if sharey else log_y(ax, dm[y])))
     return fig, panels
 
 
 def note(ax, text: str):
     """A visible remark under the panel's title (inside the axes it would hide data points)."""
-    ax.set_title(f"{ax.get_title()}\n" + textwrap.fill(f"({text})", 55), fontsize=8)
+    ax.set_title(f"{ax.get_title()}\n" + textwrap.fill(f"({text})", 48), fontsize=8)
 
 
 def nice_log_ticks(lo: float, hi: float) -> list[float]:
@@ -81,7 +95,7 @@ def log_y(ax, values) -> bool:
         return False
     ax.set_yscale("log")
     ticks = nice_log_ticks(v.min(), v.max())
-    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_yticks(ticks, [f"{t:.3g}" for t in ticks])
     ax.minorticks_off()
     ax.set_ylim(ticks[0] / 1.05, ticks[-1] * 1.05)
     return True
@@ -163,12 +177,53 @@ def series(ax, d: pd.DataFrame, x: str, y: str, label: str, colour, style="-", l
         ax.vlines(spread.index, lo, hi, color=colour, lw=1.0, alpha=0.8, gid=f"sd:{label}")
 
 
-def one_seed_note(ax, d: pd.DataFrame, keys=("mode", "batch_size")):
-    """Say on the panel why a trend cannot be read (one batch size) or has no spread (one seed)."""
+def one_seed_note(ax, d: pd.DataFrame, keys=("mode", "batch_size"), trend=True):
+    """Say on the panel why a trend cannot be read (one batch size) or has no spread (one seed); ``trend``:
+    whether the panel reads a trend over batch size at all (not the top-k spectrum, whose x is the index)."""
     notes = []
-    if "batch_size" in keys and d["batch_size"].nunique() < 2:
+    if trend and "batch_size" in keys and d["batch_size"].nunique() < 2:
         notes.append(f"{NO_DATA} for a trend: one batch size")
+    if "train_eps" in keys and d["train_eps"].nunique() < 2:
+        notes.append(f"{NO_DATA} for a trend: one training eps")
     if d.groupby(list(keys))["seed"].nunique().max() < 2:
         notes.append("one seed per point: no spread")
     if notes:
         note(ax, "; ".join(notes))
+
+
+def symlog_y(ax, values, linthresh: float, max_ticks: int = 7):
+    """A symmetric-log y axis for a signed quantity: linear within +-linthresh, logarithmic beyond, with at most
+    ``max_ticks`` labelled ticks (0 and every k-th decade, both signs only where the data has them)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    linthresh = float(linthresh)
+    ax.set_yscale("symlog", linthresh=linthresh, linscale=0.5)
+    top = max(float(v.max()) if len(v) else linthresh, linthresh)
+    bottom = min(float(v.min()) if len(v) else 0.0, 0.0)
+    # Decades above the linear region only: a tick at +-linthresh would sit on the label of 0.
+    lo_dec = math.floor(math.log10(linthresh)) + 1
+    pos = list(range(lo_dec, max(math.ceil(math.log10(top)), lo_dec) + 1))
+    neg = list(range(lo_dec, max(math.ceil(math.log10(-bottom)), lo_dec) + 1)) if bottom < -linthresh else []
+    ticks_per_side = max((max_ticks - 1) // (2 if neg else 1), 1)
+    pick = lambda decs: decs[::-1][:: max(math.ceil(len(decs) / ticks_per_side), 1)]  # noqa: E731 (top kept)
+    ticks = sorted({0.0, *[10.0**k for k in pick(pos)], *[-(10.0**k) for k in pick(neg)]})
+    ax.set_yticks(ticks, [tick_text(t) for t in ticks])
+    ax.yaxis.set_minor_locator(plt.NullLocator())
+    ax.set_ylim(-(10.0 ** (neg[-1])) * 1.5 if neg else -linthresh, 10.0 ** pos[-1] * 1.5)
+
+
+def tick_text(t: float) -> str:
+    """0, 1e-6, -1e-3, 10: a power of ten as 1eK outside 0.01..100."""
+    if t == 0:
+        return "0"
+    k = round(math.log10(abs(t)))
+    text = f"{10.0**k:g}" if -2 <= k <= 2 else f"1e{k}"
+    return ("-" if t < 0 else "") + text
+
+
+def dodge(modes, width: float = 0.12) -> dict:
+    """x offset per training mode on a categorical batch axis: small, so that a point stays by its batch size
+    (one category is 1 wide; seaborn's default dodge moved robust points halfway to the next batch size)."""
+    order = mode_order(modes)
+    mid = (len(order) - 1) / 2
+    return {m: (i - mid) * width for i, m in enumerate(order)}
