@@ -96,6 +96,7 @@ def gpu_slots(wildcards):
     held = workflow.global_resources.get("gpu_slots")  # a Resource; value None when not declared
     return getattr(held, "value", held) or 1
 
+
 # Grouping the measurement steps of one run into one cluster job is a profile setting (`groups:` and
 # `group-components:` in profiles/slurm, opt-in; docs/slurm.md): no rule carries a group of its own.
 
