@@ -52,12 +52,12 @@ def test_broken_yaml_and_missing_file(tmp_path):
 
 def test_grid_and_run_config(cfg):
     runs = config.runs(cfg)
-    # params.yaml: 2 batch sizes x 4 seeds clean, plus two robust modes at batch 16 x 4 seeds.
-    assert len(runs) == 2 * 4 + 2 * 4
+    # params.yaml: 2 batch sizes x 6 seeds clean, plus two robust modes at batch 16 x 6 seeds.
+    assert len(runs) == 2 * 6 + 2 * 6
     assert {r["mode"] for r in runs} == {"clean", "fgsm05", "fgsm10"}
     assert {r["batch"] for r in runs if r["mode"] != "clean"} == {"16"}
-    run = config.run_config(cfg, "mnist5k", "M1", "fgsm10", "16", "11")
-    assert run["batch_size"] == 16 and run["seed"] == 11 and run["robust"]["eps"] == [0.1]
+    run = config.run_config(cfg, "mnist5k", "M1", "fgsm10", "16", "201")
+    assert run["batch_size"] == 16 and run["seed"] == 201 and run["robust"]["eps"] == [0.1]
     assert run["optimizer"]["lr"] == cfg["train"]["optimizer"]["lr"]
     with pytest.raises(LbhError, match="neither 'clean' nor a train.robust name"):
         config.run_config(cfg, "mnist5k", "M1", "pgd9", "32", 0)
