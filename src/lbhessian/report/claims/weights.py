@@ -182,5 +182,5 @@ def claim8(ctx: Context, runs: pd.DataFrame) -> list[dict]:
     if d.empty:
         return [ctx.missing_row("8", "8", "all", stat, thr, "no power-iteration check (spectrum.check_power)")]
     v = float(d["power_max_rel_diff"].max())
-    est = Estimate(v, None, None, None, len(d), "none: two deterministic solvers on the same Hessian, every run")
+    est = Estimate(v, None, None, None, len(d), "none: two deterministic solvers on the same Hessian")
     return [ctx.row("8", "8", "all", stat, est, thr, HOLDS if v <= tol else FAILS, detail=f"{len(d)} runs")]
