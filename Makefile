@@ -30,13 +30,15 @@ paper: setup  ## the paper's configuration on this machine (see README for SLURM
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile config/paper.yaml
 
 # A replication of a design (CONFIG, default params.yaml) on other seeds, optionally other CPU kernels
-# (KERNELS=portable): its results in results/replications/<name>/, then every replication's verdicts side by side.
+# (KERNELS=portable): its results in results/replications/<name>/, then every replication's verdicts side by side,
+# and the design's own pipeline brought up to date (its report page then shows the verdicts over replications).
 CONFIG ?= params.yaml
-replicate: setup  ## e.g. make replicate SEEDS="20 21 22 23" [KERNELS=portable]
+replicate: setup  ## e.g. make replicate SEEDS="210 211 212 213 214 215" [KERNELS=portable]
 	@test -n "$(SEEDS)" || { echo "make replicate: SEEDS is empty: e.g. make replicate SEEDS='20 21 22 23'"; exit 2; }
 	rep=$$($(BIN)/python -m lbhessian replicate --config $(CONFIG) --seeds $(SEEDS) $(if $(KERNELS),--kernels $(KERNELS))) \
 	  && $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile $$rep \
-	  && $(BIN)/python -m lbhessian replications --config $(CONFIG)
+	  && $(BIN)/python -m lbhessian replications --config $(CONFIG) \
+	  && $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile $(CONFIG)  # the page shows them
 
 # Two lanes side by side (tests/lanes.sh): the SLURM tests (marked cluster, mostly waiting on the scheduler)
 # and everything else.
