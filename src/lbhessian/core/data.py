@@ -5,6 +5,7 @@ Hessians act on [0, 1] pixels.
 """
 
 import gzip
+import hashlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,21 +120,87 @@ def _find_idx(directory, stem):
     raise LbhError(f"{directory}: missing idx file {stem}[.gz] (expected MNIST-format files)")
 
 
-def _load_local(name, directory):
+def md5_of(path):
+    """The MD5 checksum of a file, as torchvision and `md5sum` write it."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _torchvision_class(name):
+    import torchvision
+
+    return getattr(torchvision.datasets, TORCHVISION[name][0])
+
+
+def published_checksums(name):
+    """torchvision's published MD5s of dataset ``name``'s files, by path inside its folder (MNIST: the .gz files)."""
+    cls = _torchvision_class(name)
+    if hasattr(cls, "resources"):
+        return dict(cls.resources)
+    files = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
+    return {f"{cls.base_folder}/{f}": md5 for f, md5 in files}
+
+
+def _check_files(name, directory, used, stated):
+    """Check the files the loader reads (``used``, paths inside ``directory``) against the checksums the user
+    stated (data.checksums.<name>: every file read must be there) or else torchvision's published ones (files
+    it has one for). One line naming the file for a missing or different one."""
+    published = published_checksums(name)
+    for rel in dict.fromkeys([*used, *(stated or {})]):
+        path = directory / rel
+        if stated:
+            if rel not in stated:
+                raise LbhError(f"data.checksums.{name}: no checksum for {path} (state one for every file it reads)")
+            if not path.is_file():
+                raise LbhError(f"data.checksums.{name}: {path} is missing")
+            want, source = stated[rel], f"data.checksums.{name}"
+        elif rel in published and path.is_file():
+            want, source = published[rel], "torchvision's published checksum"
+        else:
+            continue  # torchvision reports a missing file itself
+        got = md5_of(path)
+        if got != want:
+            raise LbhError(f"{path}: MD5 {got} differs from {want} ({source}): a corrupt or different copy")
+
+
+def _load_local(name, directory, checksums=None):
     directory = Path(directory)
     if not directory.is_dir():
         raise LbhError(f"data.local_dirs.{name}: {directory} is not a directory")
     if name in ("mnist", "fashion_mnist"):
+        found = {
+            (prefix, kind): _find_idx(directory, f"{prefix}-{kind}")
+            for prefix in ("train", "t10k")
+            for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+        }
+        _check_files(name, directory, [p.name for p in found.values()], checksums)
         splits = []
         for prefix in ("train", "t10k"):
-            images = read_idx(_find_idx(directory, f"{prefix}-images-idx3-ubyte"))
-            labels = read_idx(_find_idx(directory, f"{prefix}-labels-idx1-ubyte"))
+            images = read_idx(found[prefix, "images-idx3-ubyte"])
+            labels = read_idx(found[prefix, "labels-idx1-ubyte"])
             if len(images) != len(labels):
                 raise LbhError(f"{directory}: {prefix} images ({len(images)}) and labels ({len(labels)}) differ")
             splits.append(_from_numpy(images, labels))
         return tuple(splits)
-    # CIFAR: torchvision reads the python-pickle batches and verifies each file's MD5 checksum.
-    return _load_torchvision(name, directory, download=False)
+    # CIFAR: torchvision reads the python-pickle batches and verifies each file's MD5 checksum: torchvision's
+    # published ones, or those stated in data.checksums.<name> (checked here first, to name the file).
+    _check_files(name, directory, list(published_checksums(name)), checksums)
+    cls = _torchvision_class(name)
+    if checksums:  # the same loader, with the stated checksums in place of the published ones
+        base = cls
+
+        def md5(f):
+            return checksums[f"{base.base_folder}/{f}"]
+
+        lists = {
+            "train_list": [[f, md5(f)] for f, _ in base.train_list],
+            "test_list": [[f, md5(f)] for f, _ in base.test_list],
+        }
+        cls = type(base.__name__, (base,), {**lists, "meta": {**base.meta, "md5": md5(base.meta["filename"])}})
+    return _load_torchvision(name, directory, download=False, cls=cls)
 
 
 def _one_line(error):
@@ -143,10 +210,8 @@ def _one_line(error):
     return " ".join(dict.fromkeys(kept))  # each mirror's same network error once
 
 
-def _load_torchvision(name, root, download):
-    import torchvision
-
-    cls = getattr(torchvision.datasets, TORCHVISION[name][0])
+def _load_torchvision(name, root, download, cls=None):
+    cls = cls or _torchvision_class(name)
     splits = []
     for train in (True, False):
         try:
@@ -167,9 +232,10 @@ def _load_torchvision(name, root, download):
     return tuple(splits)
 
 
-def prepare(name, out, local_dir=None, download_root="data"):
-    """Fetch dataset `name` (from ``local_dir`` when given, else downloaded into ``download_root``/raw) and
-    write it once as uint8 tensors to ``out``; returns ``out``."""
+def prepare(name, out, local_dir=None, download_root="data", checksums=None):
+    """Fetch dataset `name` (from ``local_dir`` when given, its files checked against ``checksums``, else
+    torchvision's published ones; else downloaded into ``download_root``/raw) and write it once as uint8
+    tensors to ``out``; returns ``out``."""
     if name not in DATASETS:
         raise LbhError(f"dataset {name!r} is unknown; known: {', '.join(DATASETS)}")
     if name == "digits":
@@ -177,7 +243,7 @@ def prepare(name, out, local_dir=None, download_root="data"):
     elif name == "mnist5k":
         train, test = _load_mnist5k()
     elif local_dir:
-        train, test = _load_local(name, local_dir)
+        train, test = _load_local(name, local_dir, checksums)
     else:
         train, test = _load_torchvision(name, Path(download_root) / "raw", download=True)
     classes = OFFLINE.get(name) or TORCHVISION[name][1]
