@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lbhessian.core.data import md5_of
+from lbhessian.core.checksums import md5_of
 
 
 def _images(n, shape, classes, seed):

@@ -5,7 +5,6 @@ Hessians act on [0, 1] pixels.
 """
 
 import gzip
-import hashlib
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lbhessian.core.checksums import check_files, published
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import load_torch, save_torch
 
@@ -120,15 +120,6 @@ def _find_idx(directory, stem):
     raise LbhError(f"{directory}: missing idx file {stem}[.gz] (expected MNIST-format files)")
 
 
-def md5_of(path):
-    """The MD5 checksum of a file, as torchvision and `md5sum` write it."""
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _torchvision_class(name):
     import torchvision
 
@@ -137,33 +128,7 @@ def _torchvision_class(name):
 
 def published_checksums(name):
     """torchvision's published MD5s of dataset ``name``'s files, by path inside its folder (MNIST: the .gz files)."""
-    cls = _torchvision_class(name)
-    if hasattr(cls, "resources"):
-        return dict(cls.resources)
-    files = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
-    return {f"{cls.base_folder}/{f}": md5 for f, md5 in files}
-
-
-def _check_files(name, directory, used, stated):
-    """Check the files the loader reads (``used``, paths inside ``directory``) against the checksums the user
-    stated (data.checksums.<name>: every file read must be there) or else torchvision's published ones (files
-    it has one for). One line naming the file for a missing or different one."""
-    published = published_checksums(name)
-    for rel in dict.fromkeys([*used, *(stated or {})]):
-        path = directory / rel
-        if stated:
-            if rel not in stated:
-                raise LbhError(f"data.checksums.{name}: no checksum for {path} (state one for every file it reads)")
-            if not path.is_file():
-                raise LbhError(f"data.checksums.{name}: {path} is missing")
-            want, source = stated[rel], f"data.checksums.{name}"
-        elif rel in published and path.is_file():
-            want, source = published[rel], "torchvision's published checksum"
-        else:
-            continue  # torchvision reports a missing file itself
-        got = md5_of(path)
-        if got != want:
-            raise LbhError(f"{path}: MD5 {got} differs from {want} ({source}): a corrupt or different copy")
+    return published(_torchvision_class(name))
 
 
 def _load_local(name, directory, checksums=None):
@@ -176,7 +141,9 @@ def _load_local(name, directory, checksums=None):
             for prefix in ("train", "t10k")
             for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
         }
-        _check_files(name, directory, [p.name for p in found.values()], checksums)
+        # torchvision checks no MNIST file it does not download: only checksums stated here apply.
+        if checksums:
+            check_files(name, directory, [p.name for p in found.values()], checksums, {})
         splits = []
         for prefix in ("train", "t10k"):
             images = read_idx(found[prefix, "images-idx3-ubyte"])
@@ -187,7 +154,7 @@ def _load_local(name, directory, checksums=None):
         return tuple(splits)
     # CIFAR: torchvision reads the python-pickle batches and verifies each file's MD5 checksum: torchvision's
     # published ones, or those stated in data.checksums.<name> (checked here first, to name the file).
-    _check_files(name, directory, list(published_checksums(name)), checksums)
+    check_files(name, directory, list(published_checksums(name)), checksums, published_checksums(name))
     cls = _torchvision_class(name)
     if checksums:  # the same loader, with the stated checksums in place of the published ones
         base = cls

@@ -7,10 +7,12 @@ there is one), the lr rules (scaling, milestones, warm-up in proportion), ghost-
 measurement options (splits, methods, check_power, bottom, density). Shrunk: images per split, epochs and step
 budgets, batch sizes (below), top_k, iterations, samples and seeds (the first one).
 
-Batch labels: the smallest batch, the largest numeric batch and ``full`` of the grid are kept (every robust
-mode runs at the kept labels it lists); the smallest becomes the micro-batch (``MICRO``), the largest numeric
-one ``TRAIN_SIZE / 2`` (accumulated from micro-batches when the source accumulates), ``full`` stays the whole
-(shrunk) training set. The miniature is derived each time from its source: a change there changes it."""
+Batch labels: the two ends of the grid, its smallest batch and ``full``, are kept (every robust mode runs at the
+kept labels it lists): the smallest becomes the micro-batch (``MICRO``); ``full`` stays the whole (shrunk)
+training set, accumulated from ``MICRO``-sample micro-batches with ghost BatchNorm when the source accumulates.
+The labels in between differ from these two only in size; each run is four jobs (train, spectrum, inputs,
+attack) of a few seconds' start-up, which is what bounds the miniature on 2 cores. The miniature is derived
+each time from its source: a change there changes it."""
 
 import copy
 
@@ -24,10 +26,10 @@ MICRO = 16  # the smallest batch and, where the source accumulates, the micro-ba
 EPOCHS = 2
 MIN_STEPS = 3  # a step budget where the source has one: the full batch then trains past its epochs
 SEEDS = 1
-SPECTRUM = {"top_k": 3, "power_k": 2, "max_iter": 20, "tol": 1.0e-2, "samples": 128, "trace_samples": 2}
+SPECTRUM = {"top_k": 3, "power_k": 2, "max_iter": 10, "tol": 1.0e-2, "samples": 64, "trace_samples": 2}
 LANDSCAPE = {"points_1d": 5, "points_2d": 3}
-INPUTS = {"samples": 16, "iters": 3, "exact_images": 1}
-ATTACK_SAMPLES = 64
+INPUTS = {"samples": 8, "iters": 3, "exact_images": 1}
+ATTACK_SAMPLES = 32
 PGD_STEPS = 2
 TRACK = {"every": 1, "samples": 32, "iters": 3}
 
@@ -35,10 +37,7 @@ TRACK = {"every": 1, "samples": 32, "iters": 3}
 def batch_map(batch_sizes) -> dict:
     """Source batch label -> miniature batch label, for the labels the miniature keeps."""
     numeric = sorted(b for b in batch_sizes if b != "full")
-    out = {}
-    if numeric:
-        out[numeric[-1]] = TRAIN_SIZE // 2
-        out[numeric[0]] = MICRO  # after the largest: a one-batch grid keeps its only batch as the smallest
+    out = {numeric[0]: MICRO} if numeric else {}
     if "full" in batch_sizes:
         out["full"] = "full"
     return out

@@ -29,6 +29,9 @@ def main(config, out, local_dir=None):
         source.setdefault("data", {}).setdefault("local_dirs", {})[dataset] = directory
     mini = miniature(source, str(config))
     header = f"# The miniature of {config} (written by `lbhessian miniature`; edit {config}, not this file)\n"
-    write_text(Path(out), header + yaml.dump(mini, Dumper=_NoAliases, sort_keys=False, default_flow_style=None))
+    text = header + yaml.dump(mini, Dumper=_NoAliases, sort_keys=False, default_flow_style=None)
+    path = Path(out)
+    if not path.is_file() or path.read_text() != text:  # unchanged: no new mtime, so the report rules stay done
+        write_text(path, text)
     print(out)
     print(f"{out}: written; run it with snakemake --configfile {out}", file=sys.stderr)
