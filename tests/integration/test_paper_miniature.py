@@ -96,7 +96,7 @@ def test_every_experiment_has_its_runs_rows_figures_tables_and_claim_checks(pape
         assert set(verdict["per_experiment"]) == set(experiments(cfg)), claim
     html = (results / "report.html").read_text()
     for exp in experiments(cfg):
-        assert f'"{exp}' in html or f">{exp}<" in html or exp in html, exp
+        assert exp in html, exp
 
 
 def test_full_and_accumulated_batches_trained_with_the_sizes_they_claim(paper_miniature):
@@ -128,9 +128,8 @@ def test_each_data_sets_attacks_used_its_own_eps_grid(paper_miniature):
             assert set(attack[split]["fgsm_l2"]) == {eps_key(e) for e in want["fgsm_l2"]}, r
         grids.add((r["dataset"], tuple(want["fgsm_linf"])))
         robust = json.loads((run_dir(workdir, cfg, r) / "metrics.json").read_text())["robust"]
-        modes = {
-            m["name"]: m["eps"] for m in config.robust_modes(cfg, config._experiment(cfg, r["dataset"], r["model"]))
-        }
+        exp = next(e for e in cfg["train"]["experiments"] if (e["dataset"], e["model"]) == (r["dataset"], r["model"]))
+        modes = {m["name"]: m["eps"] for m in config.robust_modes(cfg, exp)}
         assert (robust or {}).get("eps") == modes.get(r["mode"]), r
     assert len({g for _, g in grids}) == 2  # MNIST's grid and CIFAR's, each from paper.yaml
 
