@@ -121,9 +121,11 @@ def products_from_results(results: Path) -> tuple[dict, str] | None:
     (matvecs_by_part); the power check's mean over the runs that made it."""
     files = sorted(Path(results).glob("runs/**/spectrum.json"))
     by_part: dict = {k: [] for k in PARTS}
+    ks = set()
     for path in files:
         doc = json.loads(path.read_text())
         for split in ("train", "test"):
+            ks.add(len((doc.get(split) or {}).get("eigenvalues") or []))
             parts = (doc.get(split) or {}).get("matvecs_by_part")
             for k in PARTS if parts else ():
                 if k != "power" or parts.get(k):
@@ -131,7 +133,8 @@ def products_from_results(results: Path) -> tuple[dict, str] | None:
     if not by_part["lanczos"]:
         return None
     counts = {k: statistics.mean(v) if v else 0.0 for k, v in by_part.items()}
-    return counts, f"matvecs_by_part of {len(files)} spectrum.json file(s) in {results}"
+    tops = "/".join(str(k) for k in sorted(ks - {0}))
+    return counts, f"matvecs_by_part of {len(files)} spectrum.json file(s) in {results} (top-{tops})"
 
 
 def parse_products(text: str) -> dict:
@@ -338,6 +341,8 @@ def main() -> None:
         counts, origin = parse_products(args.products), "given with --products"
     elif found:
         counts, origin = found
+        if f"(top-{sp['top_k']})" not in origin:
+            origin += f": runs with other spectrum settings than top-{sp['top_k']}; give --results of a matching run"
     else:
         counts, what = product_counts(trained_m1(device), 64 if args.quick else 2000, sp, device)
         where = args.results or cfg["results"]

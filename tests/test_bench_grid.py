@@ -17,7 +17,10 @@ spec.loader.exec_module(bench_grid)
 def spectrum_json(path, power):
     path.parent.mkdir(parents=True)
     parts = {"lanczos": 40, "power": power, "trace": 20, "density": 128}
-    doc = {split: {"matvecs_by_part": parts, "matvecs_total": sum(parts.values())} for split in ("train", "test")}
+    doc = {
+        split: {"eigenvalues": [3.0, 2.0], "matvecs_by_part": parts, "matvecs_total": sum(parts.values())}
+        for split in ("train", "test")
+    }
     path.write_text(json.dumps(doc))
 
 
@@ -27,7 +30,7 @@ def test_product_counts_come_from_the_results_folder(tmp_path):
     spectrum_json(tmp_path / "runs" / "b" / "spectrum.json", power=0)  # a run without the power check
     counts, origin = bench_grid.products_from_results(tmp_path)
     assert counts == {"lanczos": 40, "power": 90, "trace": 20, "density": 128, "min": 0}
-    assert str(tmp_path) in origin and "2 spectrum.json" in origin
+    assert str(tmp_path) in origin and "2 spectrum.json" in origin and "(top-2)" in origin
     assert bench_grid.parse_products("lanczos=5,power=7")["power"] == 7
     with pytest.raises(SystemExit, match="--products"):
         bench_grid.parse_products("lanczos5")
