@@ -9,7 +9,7 @@ CORES ?= all
 export DVC_NO_ANALYTICS := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run paper replicate report test check lint format bench clean
+.PHONY: setup run paper miniature replicate report test check lint format bench clean
 
 $(STAMP): envs/requirements.txt envs/requirements-dev.txt envs/requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,13 @@ run: setup  ## the default pipeline (params.yaml) and its report, results/report
 
 paper: setup  ## the paper's configuration on this machine (see README for SLURM)
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile config/paper.yaml
+
+# The paper's grid in miniature (src/lbhessian/core/miniature.py): every experiment, mode, data set, network,
+# batch label and eps grid of config/paper.yaml with only the sizes shrunk; minutes on 2 CPU cores. Downloads the
+# data sets like `make paper`; MINIATURE_ARGS="--local-dir cifar100=DIR ..." uses local copies instead.
+miniature: setup  ## the paper's configuration in miniature: results/miniature/report.html
+	$(BIN)/python -m lbhessian miniature --config config/paper.yaml --out results/miniature/config.yaml $(MINIATURE_ARGS)
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile results/miniature/config.yaml
 
 # A replication of a design (CONFIG, default params.yaml) on other seeds, optionally other CPU kernels
 # (KERNELS=portable): its results in results/replications/<name>/, then every replication's verdicts side by side,

@@ -5,25 +5,31 @@ Measures, on the device it runs on (CUDA when present, else this CPU at --thread
     large batch, true and accumulated from 128-sample micro-batches; one eval forward, one gradient and
     one Hessian-vector product per sample over a training set (fewer images than CIFAR's 50,000 on a CPU:
     the time is scaled linearly in the sample count, which the chunked operators are);
-(b) Lanczos product counts to top-k at the config's tolerance, the power-iteration check and the
-    most-negative-eigenvalue solve, on trained checkpoints of the default run (M1 on mnist5k) when they
-    exist, else on an M1 trained briefly here (said in the output);
-then prints the estimated device-hours of every step of --config (default config/paper.yaml) and the total.
+(b) Hessian-vector products per spectrum split, by part (Lanczos with both ends from one run under
+    spectrum.bottom joint, the power-iteration check, trace, density): given with --products, else read
+    from the spectrum.json files (matvecs_by_part) of a results folder (--results, default the config's
+    own), else counted on an M1 trained briefly here (each said in the output);
+then prints, for every step of --config (default config/paper.yaml), the figures that do not depend on the
+hardware (optimizer steps, sample gradients, Hessian-vector products times samples) and the estimated
+device-hours from the throughput measured in (a), naming the device it was measured on.
 Images are random tensors of the datasets' shapes (CIFAR cannot be downloaded offline): timings do not
 depend on pixel values. Usage: python benchmarks/bench_grid.py [--quick] [--device cpu|cuda] [--config F]
+[--results DIR | --products lanczos=N,power=N,trace=N,density=N]
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
+import json
+import math
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from lbhessian.core.config import load, run_config, runs
+from lbhessian.core.config import load, run_config, runs, spectrum_settings
 from lbhessian.core.models import build_model
 from lbhessian.curvature import WeightHessian, lanczos, min_eigenvalue, power_iteration
 from lbhessian.training import train_step
@@ -31,9 +37,15 @@ from lbhessian.training import train_step
 SHAPES = {"mnist": [1, 28, 28], "cifar": [3, 32, 32]}
 MODELS = {"M1": "mnist", "M2": "mnist", "C1": "cifar", "C2": "cifar", "ResNet20": "cifar"}
 # Training / test images per dataset (train_size / test_size of a config override them).
-SIZES = {"mnist": (60000, 10000), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000),
-         "cifar100": (50000, 10000), "mnist5k": (4000, 1000), "digits": (1437, 360)}  # fmt: skip
-DEFAULT_CKPTS = "/tmp/default_run/results/runs/*/*/*/*/*/checkpoint.pt"
+SIZES = {
+    "mnist": (60000, 10000),
+    "fashion_mnist": (60000, 10000),
+    "cifar10": (50000, 10000),
+    "cifar100": (50000, 10000),
+    "mnist5k": (4000, 1000),
+    "digits": (1437, 360),
+}
+PARTS = ("lanczos", "power", "trace", "density", "min")  # spectrum.json matvecs_by_part (min: bottom separate)
 
 
 def info_for(kind: str, classes: int = 10) -> dict:
@@ -104,24 +116,53 @@ def model_costs(name: str, n: int, large: int, device, repeats: int, warm: bool)
     return out
 
 
-def product_counts(paths: list[str], samples: int, spec: dict, device) -> tuple[dict, str]:
-    """Mean products of Lanczos top-k, the power check and the min-eigenvalue solve on checkpoints."""
-    from lbhessian.core.checkpoint import load_checkpoint
-    from lbhessian.core.data import load_prepared
+def products_from_results(results: Path) -> tuple[dict, str] | None:
+    """Mean Hessian-vector products per spectrum split, by part, from the spectrum.json files under ``results``
+    (matvecs_by_part); the power check's mean over the runs that made it."""
+    files = sorted(Path(results).glob("runs/**/spectrum.json"))
+    by_part: dict = {k: [] for k in PARTS}
+    ks = set()
+    for path in files:
+        doc = json.loads(path.read_text())
+        for split in ("train", "test"):
+            ks.add(len((doc.get(split) or {}).get("eigenvalues") or []))
+            parts = (doc.get(split) or {}).get("matvecs_by_part")
+            for k in PARTS if parts else ():
+                if k != "power" or parts.get(k):
+                    by_part[k].append(parts.get(k, 0))
+    if not by_part["lanczos"]:
+        return None
+    counts = {k: statistics.mean(v) if v else 0.0 for k, v in by_part.items()}
+    tops = "/".join(str(k) for k in sorted(ks - {0}))
+    return counts, f"matvecs_by_part of {len(files)} spectrum.json file(s) in {results} (top-{tops})"
 
-    counts = {"lanczos": [], "power": [], "min": []}
+
+def parse_products(text: str) -> dict:
+    out = dict.fromkeys(PARTS, 0.0)
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() not in PARTS or not value:
+            raise SystemExit(f"bench_grid: --products: expected {'|'.join(PARTS)}=N, comma-separated; got {item!r}")
+        out[key.strip()] = float(value)
+    return out
+
+
+def product_counts(paths: list[str], samples: int, spec: dict, device) -> tuple[dict, str]:
+    """Products by part of the spectrum step's solves, counted on checkpoints (no results folder at hand)."""
+    from lbhessian.core.checkpoint import load_checkpoint
+
+    counts = {k: [] for k in PARTS}
     k, kc, tol, it = spec["top_k"], spec["power_k"] or spec["top_k"], spec["tol"], spec["max_iter"]
     for path in paths:
         model = load_checkpoint(path, device=device)[0]
-        prepared = path.split("/results/")[0] + "/data/prepared/mnist5k.pt"
-        try:
-            x, y = load_prepared(prepared)[0].tensors(samples, device)
-        except Exception:  # noqa: BLE001 - any unreadable data: random MNIST-shaped images instead
-            x, y = torch.rand(samples, 1, 28, 28, device=device), torch.randint(0, 10, (samples,), device=device)
+        x, y = torch.rand(samples, 1, 28, 28, device=device), torch.randint(0, 10, (samples,), device=device)
         op = WeightHessian(model, x, y)
         counts["lanczos"].append(lanczos(op, k, tol=tol, max_iter=it, seed=0, vectors=False).total_matvecs)
         counts["power"].append(power_iteration(op, kc, tol=tol, max_iter=it, seed=1).total_matvecs)
-        counts["min"].append(min_eigenvalue(op, tol=tol, max_iter=it, seed=2).total_matvecs)
+        separate = spec.get("bottom") == "separate"
+        counts["min"].append(min_eigenvalue(op, tol=tol, max_iter=it, seed=2).total_matvecs if separate else 0)
+        counts["trace"].append(spec["trace_samples"])
+        counts["density"].append(2 * min(spec["max_iter"], 64) if spec["density"] else 0)
         op.release()
     return {k: statistics.mean(v) for k, v in counts.items()}, f"{len(paths)} checkpoint(s), {samples} samples each"
 
@@ -146,53 +187,80 @@ def trained_m1(device) -> list[str]:
     return [path]
 
 
-def train_cost(run: dict, c: dict, n_train: int, n_test: int) -> float:
-    """Seconds of one training run: epochs x (steps + evaluation) + robust perturbations + tracking."""
-    b = n_train if run["batch_size"] == "full" else int(run["batch_size"])
-    micro = run.get("micro_batch")
-    per = c["train_128"] if b <= 128 else c["train_large_acc"] if micro and micro < b else c["train_large_true"]
-    robust = run.get("robust")
+STEPS = ("train", "spectrum", "inputs", "attack")
+
+
+def run_work(run: dict, cfg: dict, spec: dict, counts: dict, n_train: int, n_test: int, d: int) -> dict:
+    """What one run's steps compute, independent of the hardware: optimizer steps, training samples, extra
+    sample gradients, Hessian-vector products (``products``; ``hvps``: times the samples they run over) and
+    evaluation forwards, by step."""
+    b = n_train if run["batch_size"] == "full" else min(int(run["batch_size"]), n_train)
+    per_epoch = math.ceil(n_train / b)
+    stop = run["stop"]  # target_loss: the epoch cap (an upper bound); min_steps: the step budget
+    epochs = max(stop["epochs"], math.ceil(stop["min_steps"] / per_epoch)) if stop.get("min_steps") else stop["epochs"]
+    robust, adv = run.get("robust"), 0.0
     if robust:  # an input gradient (FGSM) or `steps` of them (PGD) on the adversarial fraction
-        per += robust["fraction"] * c["gradient"] * (robust.get("steps") or 1 if robust["attack"] == "pgd" else 1)
-    epochs = run["stop"]["epochs"]  # target_loss: the cap (an upper bound)
-    evals = epochs / run["eval_every"] * (n_train + n_test) * c["forward"]
-    track, tracked = run.get("track") or {}, 0.0
-    if track.get("every"):
-        s = min(track.get("samples") or n_train, n_train)
-        tracked = epochs // track["every"] * s * (c["gradient"] + track.get("iters", 20) * c["hvp_used"])
-    return epochs * n_train * per + evals + tracked
-
-
-def spectrum_cost(spec: dict, counts: dict, c: dict, n_train: int, n_test: int) -> float:
-    total = 0.0
+        adv = robust["fraction"] * ((robust.get("steps") or 1) if robust["attack"] == "pgd" else 1)
+    track = run.get("track") or {}
+    tracked = epochs // track["every"] if track.get("every") else 0
+    t_n, t_it = min(track.get("samples") or n_train, n_train), track.get("iters", 20)
+    work = {
+        "train": {
+            "steps": epochs * per_epoch,
+            "samples": epochs * n_train,
+            "grads": epochs * n_train * adv + tracked * t_n,
+            "products": tracked * t_it,
+            "hvps": tracked * t_n * t_it,
+            "forwards": epochs / run["eval_every"] * (n_train + n_test),
+        },
+    }
+    sp = dict.fromkeys(("steps", "samples", "grads", "products", "hvps", "forwards"), 0.0)
+    per_split = counts["lanczos"] + counts["min"] + counts["trace"] + counts["density"]
+    per_split += counts["power"] if spec["check_power"] else 0
     for split in spec["splits"]:
         n = min(spec["samples"] or 10**12, n_train if split == "train" else n_test)
-        products = counts["lanczos"] + counts["min"] + spec["trace_samples"]
-        products += counts["power"] if spec["check_power"] else 0
-        products += 2 * min(spec["max_iter"], 64) if spec["density"] else 0
-        total += n * (c["gradient"] + products * c["hvp_used"])
+        sp["grads"] += n
+        sp["products"] += per_split
+        sp["hvps"] += n * per_split
         if split == "train":  # loss landscapes: forward passes over train (1-D: also test) at every point
             land = spec["landscape"]
-            total += (land["points_1d"] * (n + n_test) + land["points_2d"] ** 2 * n) * c["forward"]
-    return total
+            sp["forwards"] += land["points_1d"] * (n + n_test) + land["points_2d"] ** 2 * n
+    work["spectrum"] = sp
+    # Input Hessians: a product per image costs about a weight-Hessian product per sample (same graph); the
+    # exact Hessian of one image is d products.
+    inp = cfg["inputs"]
+    s = sum(min(inp["samples"] or 10**12, n) for n in (n_train, n_test))
+    work["inputs"] = {
+        "steps": 0,
+        "samples": 0,
+        "grads": s,
+        "products": inp["iters"] + inp["exact_images"] * d,
+        "hvps": s * inp["iters"] + inp["exact_images"] * d,
+        "forwards": 0,
+    }
+    att = cfg["attack"]
+    n = sum(min(att["samples"] or 10**12, m) for m in ((n_train, n_test) if len(att["splits"]) == 2 else (n_train,)))
+    work["attack"] = {
+        "steps": 0,
+        "samples": 0,
+        "products": 0,
+        "hvps": 0,
+        "grads": n * (1 + len(att["pgd"]["eps"]) * att["pgd"]["steps"]),
+        "forwards": n * (1 + len(att["fgsm_linf"]) + len(att["fgsm_l2"]) + len(att["pgd"]["eps"])),
+    }
+    return work
 
 
-def inputs_cost(cfg: dict, c: dict, n_train: int, n_test: int, d: int) -> float:
-    # An input-Hessian product per image costs about a weight-Hessian product per sample (same graph);
-    # the exact Hessian of one image is d products (vectorised in blocks of 256).
-    s = sum(min(cfg["samples"] or 10**12, n) for n in (n_train, n_test))
-    return s * (c["gradient"] + cfg["iters"] * c["hvp"]) + cfg["exact_images"] * d * c["hvp"]
-
-
-def attack_cost(cfg: dict, c: dict, n_train: int, n_test: int) -> float:
-    n = sum(min(cfg["samples"] or 10**12, m) for m in ((n_train, n_test) if len(cfg["splits"]) == 2 else (n_train,)))
-    fgsm = c["gradient"] + (1 + len(cfg["fgsm_linf"]) + len(cfg["fgsm_l2"])) * c["forward"]
-    pgd = len(cfg["pgd"]["eps"]) * (cfg["pgd"]["steps"] * c["gradient"] + c["forward"])
-    return n * (fgsm + pgd)
+def seconds(step: str, w: dict, c: dict, per_train_sample: float) -> float:
+    hvp = c["hvp"] if step == "inputs" else c["hvp_used"]
+    return w["samples"] * per_train_sample + w["grads"] * c["gradient"] + w["hvps"] * hvp + w["forwards"] * c["forward"]
 
 
 def estimate(cfg: dict, costs: dict, counts: dict) -> dict:
-    hours = {"train": 0.0, "spectrum": 0.0, "inputs": 0.0, "attack": 0.0}
+    hours = dict.fromkeys(STEPS, 0.0)
+    totals = {
+        k: dict.fromkeys(("jobs", "steps", "samples", "grads", "products", "hvps", "forwards"), 0.0) for k in STEPS
+    }
     by_model: dict = {}
     for r in runs(cfg):
         run = run_config(cfg, r["dataset"], r["model"], r["mode"], r["batch"], r["seed"])
@@ -200,16 +268,25 @@ def estimate(cfg: dict, costs: dict, counts: dict) -> dict:
         n_train, n_test = SIZES[r["dataset"]]
         n_train, n_test = min(run.get("train_size") or n_train, n_train), min(run.get("test_size") or n_test, n_test)
         d = 784 if MODELS[r["model"]] == "mnist" else 3072
-        parts = {
-            "train": train_cost(run, c, n_train, n_test),
-            "spectrum": spectrum_cost(cfg["spectrum"], counts, c, n_train, n_test),
-            "inputs": inputs_cost(cfg["inputs"], c, n_train, n_test, d),
-            "attack": attack_cost(cfg["attack"], c, n_train, n_test),
-        }
-        for k, v in parts.items():
-            hours[k] += v / 3600
-            by_model.setdefault(f"{r['dataset']}/{r['model']}", dict.fromkeys(hours, 0.0))[k] += v / 3600
-    return {"hours": hours, "by_model": by_model, "runs": len(runs(cfg))}
+        b = n_train if run["batch_size"] == "full" else int(run["batch_size"])
+        micro = run.get("micro_batch")
+        per = c["train_128"] if b <= 128 else c["train_large_acc"] if micro and micro < b else c["train_large_true"]
+        cfg_run = {**cfg, "attack": {**cfg["attack"], **_attack_of(cfg, r)}}
+        work = run_work(run, cfg_run, spectrum_settings(cfg, r["seed"]), counts, n_train, n_test, d)
+        for step, w in work.items():
+            t = seconds(step, w, c, per)
+            hours[step] += t / 3600
+            by_model.setdefault(f"{r['dataset']}/{r['model']}", dict.fromkeys(hours, 0.0))[step] += t / 3600
+            totals[step]["jobs"] += 1
+            for k, v in w.items():
+                totals[step][k] += v
+    return {"hours": hours, "by_model": by_model, "runs": len(runs(cfg)), "work": totals}
+
+
+def _attack_of(cfg: dict, r: dict) -> dict:
+    from lbhessian.core.config import attack_settings
+
+    return attack_settings(cfg, r["dataset"], r["model"])
 
 
 def main() -> None:
@@ -220,7 +297,12 @@ def main() -> None:
     ap.add_argument("--config", default="config/paper.yaml")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--samples", type=int, default=None, help="images per cost measurement (scaled linearly)")
-    ap.add_argument("--checkpoints", default=DEFAULT_CKPTS, help="glob of trained checkpoints (product counts)")
+    ap.add_argument(
+        "--results", help="results folder whose spectrum.json files give the product counts (default: the config's)"
+    )
+    ap.add_argument(
+        "--products", help="products per spectrum split instead: lanczos=N,power=N,trace=N,density=N[,min=N]"
+    )
     ap.add_argument("--goal-hours", type=float, default=24.0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -235,8 +317,10 @@ def main() -> None:
         print(f"  per-sample times are scaled linearly to the full sets ({n} images measured, not 50,000)")
     cfg = load(args.config)
     costs = {}
-    print("\n(a) seconds per 1,000 samples   train@128  large-true  large-acc   forward  gradient       HVP"
-          "  HVP-cached  HVP/grad  cached/grad  params")  # fmt: skip
+    print(
+        "\n(a) seconds per 1,000 samples   train@128  large-true  large-acc   forward  gradient       HVP"
+        "  HVP-cached  HVP/grad  cached/grad  params"
+    )
     for m in MODELS:
         c = model_costs(m, n, large, device, repeats, warm=gpu or not args.quick)
         # The operator caches graphs when all samples' graphs fit its memory share: assume it on a GPU
@@ -245,24 +329,46 @@ def main() -> None:
         c["hvp_used"] = c["hvp_cached"] if (fits or c["cache_here"]) else c["hvp"]
         costs[m] = c
         k = 1000
-        print(f"    {m:9s} {c['train_128'] * k:10.3f} {c['train_large_true'] * k:11.3f}"
-              f" {c['train_large_acc'] * k:10.3f}"
-              f" {c['forward'] * k:9.3f} {c['gradient'] * k:9.3f} {c['hvp'] * k:9.3f} {c['hvp_cached'] * k:11.3f}"
-              f" {c['hvp'] / c['gradient']:9.2f} {c['hvp_cached'] / c['gradient']:12.2f} {c['params']:7d}")  # fmt: skip
-    paths = sorted(glob.glob(args.checkpoints))
-    paths = [p for p in paths if "/clean/" in p][: 1 if args.quick else 4]
-    origin = "trained checkpoints of the default run"
-    if not paths:
-        paths, origin = trained_m1(device), "an M1 trained 200 steps here on random images (no default run found)"
-    counts, what = product_counts(paths, 64 if args.quick else 2000, cfg["spectrum"], device)
+        print(
+            f"    {m:9s} {c['train_128'] * k:10.3f} {c['train_large_true'] * k:11.3f}"
+            f" {c['train_large_acc'] * k:10.3f}"
+            f" {c['forward'] * k:9.3f} {c['gradient'] * k:9.3f} {c['hvp'] * k:9.3f} {c['hvp_cached'] * k:11.3f}"
+            f" {c['hvp'] / c['gradient']:9.2f} {c['hvp_cached'] / c['gradient']:12.2f} {c['params']:7d}"
+        )
     sp = cfg["spectrum"]
-    print(f"\n(b) products to top-{sp['top_k']} at tol {sp['tol']:g} (max_iter {sp['max_iter']}), {origin}, {what}:")
-    print(f"    Lanczos {counts['lanczos']:.0f}, power check top-{sp['power_k']} {counts['power']:.0f},"
-          f" min eigenvalue {counts['min']:.0f} (M1 counts stand for every model)")  # fmt: skip
+    found = None if args.products else products_from_results(Path(args.results or cfg["results"]))
+    if args.products:
+        counts, origin = parse_products(args.products), "given with --products"
+    elif found:
+        counts, origin = found
+        if f"(top-{sp['top_k']})" not in origin:
+            origin += f": runs with other spectrum settings than top-{sp['top_k']}; give --results of a matching run"
+    else:
+        counts, what = product_counts(trained_m1(device), 64 if args.quick else 2000, sp, device)
+        where = args.results or cfg["results"]
+        origin = f"counted on an M1 trained 200 steps here on random images (no spectrum.json in {where}), {what}"
+    print(
+        f"\n(b) Hessian-vector products per spectrum split (top-{sp['top_k']}, tol {sp['tol']:g},"
+        f" max_iter {sp['max_iter']}, bottom {sp['bottom']}, check_power {sp['check_power']}), {origin}:"
+    )
+    print("    " + ", ".join(f"{k} {v:.0f}" for k, v in counts.items()) + " (the same counts stand for every model)")
     est = estimate(cfg, costs, counts)
+    print(f"\n(c) what each step of {args.config} computes ({est['runs']} runs; independent of the hardware):")
+    columns = {
+        "jobs": "jobs",
+        "steps": "opt. steps",
+        "samples": "train samples",
+        "grads": "gradients",
+        "products": "HVPs",
+        "hvps": "HVP x samples",
+        "forwards": "forwards",
+    }
+    print("    step      " + " ".join(f"{title:>14s}" for title in columns.values()))
+    for step, w in est["work"].items():
+        print(f"    {step:9s} " + " ".join(f"{w[k]:14.4g}" for k in columns))
     h = est["hours"]
     total = sum(h.values())
-    print(f"\n(c) estimated device-hours of {args.config} ({est['runs']} runs) on this device:")
+    print(f"\n(d) estimated device-hours of {args.config}, from the throughput measured in (a) on {device} ({name}):")
     for k, v in h.items():
         print(f"    {k:9s} {v:12.1f} h  ({v / total:5.1%})")
     print(f"    {'total':9s} {total:12.1f} h   goal {args.goal_hours:g} h: {total / args.goal_hours:.1f}x the goal")
@@ -271,8 +377,10 @@ def main() -> None:
         print(f"      {key:18s} " + "  ".join(f"{parts[k]:10.1f}" for k in h))
     worst = max(h, key=h.get)
     rest = total - h[worst]
-    print(f"    the largest step is {worst} ({h[worst]:.1f} h); even without it the rest is {rest:.1f} h"
-          f" ({'within' if rest <= args.goal_hours else 'over'} the goal)")  # fmt: skip
+    print(
+        f"    the largest step is {worst} ({h[worst]:.1f} h); even without it the rest is {rest:.1f} h"
+        f" ({'within' if rest <= args.goal_hours else 'over'} the goal)"
+    )
     print("    data/collect/report steps are not counted (minutes); GPU packing shares a device, not its hours")
     print(f"\ntotal wall time {time.perf_counter() - wall0:.0f} s")
 

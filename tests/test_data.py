@@ -188,8 +188,8 @@ def test_cifar10_local_batches_load_with_checksums(tmp_path, monkeypatch):
 
 
 def test_cifar10_bad_checksum_is_one_line(tmp_path, monkeypatch):
-    """One flipped byte in one batch (same size) fails MD5 verification with one LbhError line naming the dataset
-    and the folder; files that match no known checksum at all (torchvision's own list) fail the same way.
+    """One flipped byte in one batch (same size) fails MD5 verification with one LbhError line naming the file;
+    files that match no known checksum at all (torchvision's own list) fail the same way.
     Catches checksums not verified (download=False skips nothing) and a raw RuntimeError escaping."""
     _fake_cifar10(tmp_path / "c10")
     folder = tmp_path / "c10" / "cifar-10-batches-py"
@@ -201,9 +201,10 @@ def test_cifar10_bad_checksum_is_one_line(tmp_path, monkeypatch):
     (folder / "data_batch_3").write_bytes(bytes(blob))
     with pytest.raises(LbhError) as flipped:
         prepare("cifar10", tmp_path / "c10.pt", str(tmp_path / "c10"))
-    for err in (own_list, flipped):
+    # Checked file by file before torchvision reads them: the message names the file that differs.
+    for err, name in ((own_list, "data_batch_1"), (flipped, "data_batch_3")):
         msg = str(err.value)
-        assert msg.startswith("dataset cifar10: ") and "corrupted" in msg and str(tmp_path / "c10") in msg, msg
+        assert msg.startswith(f"{folder / name}: MD5 ") and "differs from" in msg and "checksum" in msg, msg
         assert "\n" not in msg
     assert not (tmp_path / "c10.pt").exists()
 

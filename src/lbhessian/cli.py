@@ -78,6 +78,12 @@ def _parser():
         ("--kernels", {"choices": ["native", "portable"], "help": "runtime.kernels of the replication"}),
         ("--out", {"help": "config file to write (default: <results>/replications/<name>/config.yaml)"}),
     )
+    verb(
+        "miniature",
+        "write the miniature of a config (default config/paper.yaml): the same grid, only the sizes shrunk",
+        ("--out", {"required": True, "help": "config file to write"}),
+        ("--local-dir", {"action": "append", "metavar": "DATASET=DIR", "help": "set data.local_dirs.DATASET"}),
+    )
     verb("replications", "every replication's claim verdicts beside the design's own (results/replications.md)")
     return p
 

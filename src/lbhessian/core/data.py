@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lbhessian.core.checksums import check_files, published
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import load_torch, save_torch
 
@@ -119,21 +120,54 @@ def _find_idx(directory, stem):
     raise LbhError(f"{directory}: missing idx file {stem}[.gz] (expected MNIST-format files)")
 
 
-def _load_local(name, directory):
+def _torchvision_class(name):
+    import torchvision
+
+    return getattr(torchvision.datasets, TORCHVISION[name][0])
+
+
+def published_checksums(name):
+    """torchvision's published MD5s of dataset ``name``'s files, by path inside its folder (MNIST: the .gz files)."""
+    return published(_torchvision_class(name))
+
+
+def _load_local(name, directory, checksums=None):
     directory = Path(directory)
     if not directory.is_dir():
         raise LbhError(f"data.local_dirs.{name}: {directory} is not a directory")
     if name in ("mnist", "fashion_mnist"):
+        found = {
+            (prefix, kind): _find_idx(directory, f"{prefix}-{kind}")
+            for prefix in ("train", "t10k")
+            for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+        }
+        # torchvision checks no MNIST file it does not download: only checksums stated here apply.
+        if checksums:
+            check_files(name, directory, [p.name for p in found.values()], checksums, {})
         splits = []
         for prefix in ("train", "t10k"):
-            images = read_idx(_find_idx(directory, f"{prefix}-images-idx3-ubyte"))
-            labels = read_idx(_find_idx(directory, f"{prefix}-labels-idx1-ubyte"))
+            images = read_idx(found[prefix, "images-idx3-ubyte"])
+            labels = read_idx(found[prefix, "labels-idx1-ubyte"])
             if len(images) != len(labels):
                 raise LbhError(f"{directory}: {prefix} images ({len(images)}) and labels ({len(labels)}) differ")
             splits.append(_from_numpy(images, labels))
         return tuple(splits)
-    # CIFAR: torchvision reads the python-pickle batches and verifies each file's MD5 checksum.
-    return _load_torchvision(name, directory, download=False)
+    # CIFAR: torchvision reads the python-pickle batches and verifies each file's MD5 checksum: torchvision's
+    # published ones, or those stated in data.checksums.<name> (checked here first, to name the file).
+    check_files(name, directory, list(published_checksums(name)), checksums, published_checksums(name))
+    cls = _torchvision_class(name)
+    if checksums:  # the same loader, with the stated checksums in place of the published ones
+        base = cls
+
+        def md5(f):
+            return checksums[f"{base.base_folder}/{f}"]
+
+        lists = {
+            "train_list": [[f, md5(f)] for f, _ in base.train_list],
+            "test_list": [[f, md5(f)] for f, _ in base.test_list],
+        }
+        cls = type(base.__name__, (base,), {**lists, "meta": {**base.meta, "md5": md5(base.meta["filename"])}})
+    return _load_torchvision(name, directory, download=False, cls=cls)
 
 
 def _one_line(error):
@@ -143,10 +177,8 @@ def _one_line(error):
     return " ".join(dict.fromkeys(kept))  # each mirror's same network error once
 
 
-def _load_torchvision(name, root, download):
-    import torchvision
-
-    cls = getattr(torchvision.datasets, TORCHVISION[name][0])
+def _load_torchvision(name, root, download, cls=None):
+    cls = cls or _torchvision_class(name)
     splits = []
     for train in (True, False):
         try:
@@ -167,9 +199,10 @@ def _load_torchvision(name, root, download):
     return tuple(splits)
 
 
-def prepare(name, out, local_dir=None, download_root="data"):
-    """Fetch dataset `name` (from ``local_dir`` when given, else downloaded into ``download_root``/raw) and
-    write it once as uint8 tensors to ``out``; returns ``out``."""
+def prepare(name, out, local_dir=None, download_root="data", checksums=None):
+    """Fetch dataset `name` (from ``local_dir`` when given, its files checked against ``checksums``, else
+    torchvision's published ones; else downloaded into ``download_root``/raw) and write it once as uint8
+    tensors to ``out``; returns ``out``."""
     if name not in DATASETS:
         raise LbhError(f"dataset {name!r} is unknown; known: {', '.join(DATASETS)}")
     if name == "digits":
@@ -177,7 +210,7 @@ def prepare(name, out, local_dir=None, download_root="data"):
     elif name == "mnist5k":
         train, test = _load_mnist5k()
     elif local_dir:
-        train, test = _load_local(name, local_dir)
+        train, test = _load_local(name, local_dir, checksums)
     else:
         train, test = _load_torchvision(name, Path(download_root) / "raw", download=True)
     classes = OFFLINE.get(name) or TORCHVISION[name][1]

@@ -8,5 +8,8 @@ from lbhessian.core.data import prepare
 
 def main(config, dataset, out, threads=None):
     cfg = load(config)
-    written = prepare(dataset, out, cfg["data"]["local_dirs"].get(dataset), download_root=cfg["data"]["root"])
+    data = cfg["data"]
+    written = prepare(
+        dataset, out, data["local_dirs"].get(dataset), data["root"], checksums=data["checksums"].get(dataset)
+    )
     print(f"prepared {dataset} -> {written}", file=sys.stderr)
