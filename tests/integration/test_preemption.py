@@ -174,7 +174,7 @@ def test_sigterm_to_a_workflow_training_job_is_retried_to_the_same_weights(refer
 
     killer = threading.Thread(target=stop_training, daemon=True)
     killer.start()
-    run = run_snakemake([*_workflow(workdir, PROFILE_LOCAL), "--cores", "1"], workdir, _env(), timeout=400)
+    run = run_snakemake([*_workflow(workdir, PROFILE_LOCAL), "--cores", "1"], workdir, _env(), timeout=1200)
     killer.join(timeout=1)
     assert run.returncode == 0 and not run.timed_out, run.log[-4000:]
     assert "Trying to restart job" in run.log or run.log.count("rule train:") == 2, run.log[-4000:]
@@ -200,7 +200,7 @@ def test_scancel_sigterm_on_slurm_is_retried_to_the_same_weights(slurm_cluster: 
 
     killer = threading.Thread(target=stop_training, daemon=True)
     killer.start()
-    run = run_snakemake(_workflow(workdir, PROFILE_SLURM), workdir, slurm_cluster.env(), timeout=420)
+    run = run_snakemake(_workflow(workdir, PROFILE_SLURM), workdir, slurm_cluster.env(), timeout=1200)
     killer.join(timeout=1)
     assert run.returncode == 0 and not run.timed_out, run.log[-6000:] + slurm_cluster.log_tail()
     trains = [slurm_id for rule, _, slurm_id in run.submissions() if rule == "train"]

@@ -57,7 +57,7 @@ def _slurm_args(*extra: str) -> list[str]:
 
 def test_toy_workflow_every_job_goes_through_sbatch(slurm_cluster: SlurmCluster, tmp_path: Path):
     (tmp_path / "Snakefile").write_text(TOY_SNAKEFILE)
-    run = run_snakemake(_slurm_args(), tmp_path, slurm_cluster.env(), timeout=180)
+    run = run_snakemake(_slurm_args(), tmp_path, slurm_cluster.env(), timeout=600)
     assert run.returncode == 0 and not run.timed_out, run.log[-4000:] + slurm_cluster.log_tail()
 
     submitted = {rule: slurm_id for rule, _, slurm_id in run.submissions()}
@@ -106,7 +106,7 @@ def _workflow_args(run_dir: str, *extra: str) -> list[str]:
 def slurm_smoke(slurm_cluster: SlurmCluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm_smoke")
     run_dir = _chosen_run()
-    run = run_snakemake(_workflow_args(run_dir), workdir, slurm_cluster.env(), timeout=420)
+    run = run_snakemake(_workflow_args(run_dir), workdir, slurm_cluster.env(), timeout=1200)
     assert run.returncode == 0 and not run.timed_out, (
         f"smoke run through SLURM failed after {run.seconds:.0f} s:\n{run.log[-6000:]}\n{slurm_cluster.log_tail()}"
     )
@@ -127,7 +127,7 @@ def local_smoke(tmp_path_factory):
     run_dir = _chosen_run()
     targets = [f"{run_dir}/{name}" for name in RUN_FILES]
     run = run_snakemake(["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), "--cores", "2", *targets],
-                        workdir, _local_env(), timeout=420)  # fmt: skip
+                        workdir, _local_env(), timeout=1200)  # fmt: skip
     assert run.returncode == 0 and not run.timed_out, run.log[-6000:]
     return workdir
 
@@ -196,7 +196,7 @@ def test_corrupt_checkpoint_fails_fast_keeps_outputs_and_rerun_resumes(slurm_clu
     # preemption test (test_preemption.py).
     retries = 1
     assert yaml.safe_load(PROFILE_SLURM.joinpath("config.yaml").read_text())["retries"] != retries
-    failed = run_snakemake(_workflow_args(run_dir, "--retries", str(retries)), workdir, env, timeout=240)
+    failed = run_snakemake(_workflow_args(run_dir, "--retries", str(retries)), workdir, env, timeout=600)
     assert failed.returncode != 0 and not failed.timed_out, failed.log[-4000:]
     # How soon failures are reported is not asserted: SLURM's polling makes it depend on the host's load
     # (speed belongs in benchmarks); that every attempt's failure is reported is, below.
@@ -216,7 +216,7 @@ def test_corrupt_checkpoint_fails_fast_keeps_outputs_and_rerun_resumes(slurm_clu
     # Restore the checkpoint: the rerun submits exactly the two missing steps.
     checkpoint.write_bytes(good_bytes)
     os.utime(checkpoint, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
-    rerun = run_snakemake(_workflow_args(run_dir), workdir, env, timeout=300)
+    rerun = run_snakemake(_workflow_args(run_dir), workdir, env, timeout=900)
     assert rerun.returncode == 0 and not rerun.timed_out, rerun.log[-4000:]
     assert sorted(rule for rule, _, _ in rerun.submissions()) == ["attack", "inputs"]
     for name in ("inputs.json", "attack.json"):
