@@ -22,6 +22,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "config" / "smoke.yaml"
 
 
+def run_dir(workdir, cfg, r):
+    """The folder of run ``r`` (an item of config.runs) of ``cfg`` under ``workdir``: the layout of common.smk."""
+    return (
+        workdir
+        / cfg["results"]
+        / "runs"
+        / r["dataset"]
+        / r["model"]
+        / r["mode"]
+        / f"bs{r['batch']}"
+        / f"seed{r['seed']}"
+    )
+
+
 def snakemake(workdir, *args, timeout=900, check=True):
     """Run the project's real Snakefile on workdir with the venv's snakemake; returns the CompletedProcess."""
     cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]

@@ -19,7 +19,7 @@ from lbhessian.core.checkpoint import load_checkpoint
 from lbhessian.core.data import load_prepared
 from lbhessian.core.results import eps_key
 from lbhessian.report import figures
-from testing_helpers import ROOT, snakemake
+from testing_helpers import ROOT, run_dir, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -47,19 +47,6 @@ def paper_miniature(tmp_path_factory):
     out.write_text(yaml.safe_dump(cfg, sort_keys=False))
     snakemake(workdir, "--configfile", str(out), "--cores", "2", timeout=1800)
     return workdir, config.load(out)
-
-
-def run_dir(workdir, cfg, r):
-    return (
-        workdir
-        / cfg["results"]
-        / "runs"
-        / r["dataset"]
-        / r["model"]
-        / r["mode"]
-        / f"bs{r['batch']}"
-        / f"seed{r['seed']}"
-    )
 
 
 def experiments(cfg):

@@ -11,24 +11,14 @@ import yaml
 
 from lbhessian.core import config
 from lbhessian.core.checkpoint import load_checkpoint
-from testing_helpers import SMOKE, check_report, snakemake, without_timings
+from testing_helpers import SMOKE, check_report, run_dir, snakemake, without_timings
 
 pytestmark = pytest.mark.slow
 
 
 def run_dirs(workdir):
     cfg = config.load(SMOKE)
-    return [
-        workdir
-        / cfg["results"]
-        / "runs"
-        / r["dataset"]
-        / r["model"]
-        / r["mode"]
-        / f"bs{r['batch']}"
-        / f"seed{r['seed']}"
-        for r in config.runs(cfg)
-    ]
+    return [run_dir(workdir, cfg, r) for r in config.runs(cfg)]
 
 
 def test_every_expected_output(smoke_run):
