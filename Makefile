@@ -41,7 +41,7 @@ miniature: setup  ## the paper's configuration in miniature: results/miniature/r
 # and the design's own pipeline brought up to date (its report page then shows the verdicts over replications).
 CONFIG ?= params.yaml
 replicate: setup  ## e.g. make replicate SEEDS="210 211 212 213 214 215" [KERNELS=portable]
-	@test -n "$(SEEDS)" || { echo "make replicate: SEEDS is empty: e.g. make replicate SEEDS='20 21 22 23'"; exit 2; }
+	@test -n "$(SEEDS)" || { echo "make replicate: SEEDS is empty: e.g. make replicate SEEDS='210 211 212 213 214 215'"; exit 2; }
 	rep=$$($(BIN)/python -m lbhessian replicate --config $(CONFIG) --seeds $(SEEDS) $(if $(KERNELS),--kernels $(KERNELS))) \
 	  && $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --configfile $$rep \
 	  && $(BIN)/python -m lbhessian replications --config $(CONFIG) \

@@ -33,7 +33,7 @@ KEY_CHECKS = {
     "8": ("8",),
 }
 LEANS = {"toward": "leans toward the paper", "against": "leans against the paper", "mixed": "leans both ways"}
-REPLICATE = 'make replicate SEEDS="20 21 22 23"'
+REPLICATE = 'make replicate SEEDS="210 211 212 213 214 215"'
 
 
 def _eps_of(check: dict):
