@@ -10,11 +10,15 @@ from lbhessian.curvature.lanczos import lanczos
 from lbhessian.curvature.operators import WeightHessian
 
 SEED = 0  # start vector of a cold tracking solve: fixed, so a rerun gives the same curve
-TOL = 1e-3  # relative residual at which a tracking solve stops before ``iters`` products
+# Relative residual at which a tracking solve stops before ``iters`` products. The eigenvalue's error is of the
+# order of the residual squared (Rayleigh quotient): on the 15 points of a batch-256 default run, 1e-2 stayed
+# within 3e-4 of the solves at 1e-3 (tests/test_tracking.py: within 1e-4 of lambda_1 converged to 1e-6), far below
+# what the curve and the settledness check (25%) resolve, for two thirds of their products (62 against 90).
+TOL = 1e-2
 
 
 def track(model: nn.Module, x: torch.Tensor, y: torch.Tensor, iters: int = 20, v0: torch.Tensor | None = None) -> dict:
-    """lambda_1 (at most ``iters`` Lanczos steps, stopping earlier at relative residual 1e-3) and the
+    """lambda_1 (at most ``iters`` Lanczos steps, stopping earlier at relative residual ``TOL``) and the
     full-gradient norm of the mean loss over ``(x, y)``, plus ``vector`` (the Ritz vector, ``(1, d)``) and
     ``track_matvecs`` (the products used).
 
