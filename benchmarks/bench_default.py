@@ -4,7 +4,8 @@
 worktree of it; "after" is this checkout's code on the same design (that params.yaml, its keys carried over to
 today's schema; today's defaults for everything it does not set: the joint Lanczos run for both ends of the
 spectrum, the power-iteration check on the first seed of each setting, tracking warm-started). Both run through
-Snakemake with the same cores, one after the other, and the benchmark prints, per step of the pipeline:
+Snakemake with the same cores, one after the other, and the benchmark prints the wall and CPU seconds of each whole
+run (Snakemake and all its jobs, user + system time) and, per step of the pipeline:
 jobs, wall seconds and CPU seconds per job (Snakemake's benchmark files), Hessian-vector products per run (the
 spectrum step's products, counted; training's tracking products), and the start-up time of the step's process
 (importing its module, median of 3), each as after / before.
@@ -19,6 +20,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,12 +51,15 @@ def design(ref: str, quick: bool) -> tuple[dict, dict]:
     return old, new
 
 
-def run(code: Path, cfg: dict, work: Path, cores: int) -> float:
+def run(code: Path, cfg: dict, work: Path, cores: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one Snakemake run of ``cfg`` with ``code``. The CPU seconds are user + system
+    time of Snakemake and every job (the children's rusage): Snakemake's benchmark files sample a job's CPU time
+    and miss system time and the last interval, about a third of the total on this project's CPU steps."""
     work.mkdir(parents=True, exist_ok=True)
     config = work / "config.yaml"
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = {**os.environ, "PYTHONPATH": str(code / "src")}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     snakemake = Path(sys.executable).parent / "snakemake"
     subprocess.run(
         [
@@ -72,7 +77,8 @@ def run(code: Path, cfg: dict, work: Path, cores: int) -> float:
         check=True,
         env=env,
     )
-    return time.perf_counter() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter() - t0, (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
 
 
 def job_seconds(work: Path) -> dict:
@@ -169,10 +175,12 @@ def main() -> None:
         sh("git", "worktree", "add", "--detach", str(old_code), args.before)
     old_cfg, new_cfg = design(args.before, args.quick)
     try:
-        wall = {
+        measured = {
             "before": run(old_code, old_cfg, base / "before", args.cores),
             "after": run(ROOT, new_cfg, base / "after", args.cores),
         }
+        wall = {k: w for k, (w, _) in measured.items()}
+        cpu = {k: c for k, (_, c) in measured.items()}
         jobs = {k: job_seconds(base / k) for k in wall}
         prods = {k: products(base / k) for k in wall}
         diffs = largest_differences(numbers(base / "before"), numbers(base / "after"))
@@ -184,6 +192,10 @@ def main() -> None:
     print(
         f"snakemake wall time: before {wall['before']:.0f} s, after {wall['after']:.0f} s, "
         f"ratio {wall['after'] / wall['before']:.2f}"
+    )
+    print(
+        f"CPU seconds of the whole run (Snakemake and every job, user + system): before {cpu['before']:.0f}, "
+        f"after {cpu['after']:.0f}, ratio {cpu['after'] / cpu['before']:.2f}"
     )
     print("step | jobs | wall s/job before -> after (ratio) | CPU s/job before -> after (ratio)")
     total = {"before": 0.0, "after": 0.0}
