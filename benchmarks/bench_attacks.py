@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_attacks.py --device cuda --model ResNet20
 
 Prints images/s for: forward+backward (the unit), FGSM accuracy at one eps (attack + evaluation forward),
-PGD-k, and the whole `attack` step (robustness.evaluate on the default eps grid). Target: FGSM costs at
+PGD-k, and the whole `attack` step (measure.robustness on the default eps grid). Target: FGSM costs at
 most 2.5x one forward+backward. Random pixels suffice: the cost does not depend on image content.
 """
 
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from lbhessian import attacks
 from lbhessian.core.data import Split
 from lbhessian.core.models import build_model
-from lbhessian.steps import attack as robustness
+from lbhessian.measure import robustness
 
 TARGET = 2.5
 SHAPES = {"M1": [1, 28, 28], "M2": [1, 28, 28]}  # everything else is a CIFAR net
@@ -104,8 +104,8 @@ def main(argv=None):
     grid = {"samples": None, "splits": ["test"], "fgsm_linf": [0.05, 0.1, 0.2], "fgsm_l2": [1.0, 2.0],
             "pgd": {"eps": [0.1], "steps": pgd_steps, "step_size": 0.025, "random_start": True},
             "batch_size": args.batch}  # fmt: skip
-    robustness.evaluate(model, split, split, dict(grid, samples=min(n, args.batch)), device)  # warm-up
-    rows["attack step (default grid)"] = robustness.evaluate(model, split, split, grid, device)["seconds"]
+    robustness(model, split, split, dict(grid, samples=min(n, args.batch)))  # warm-up
+    rows["attack step (default grid)"] = robustness(model, split, split, grid)["seconds"]
 
     unit = rows["forward+backward"]
     ratio = rows["fgsm (attack + eval forward)"] / unit

@@ -9,7 +9,7 @@ from test_inputs import relu_bn_net, small_split
 
 from lbhessian.core.data import Split
 from lbhessian.curvature import InputHessian, WeightHessian, lanczos, power_iteration
-from lbhessian.steps import inputs, spectrum
+from lbhessian.measure import exact_input_spectrum, input_curvature, weight_spectrum
 
 pytestmark = [
     pytest.mark.cuda,
@@ -43,19 +43,18 @@ def test_input_hessian_rank_and_steps_on_gpu():
     before = state(net)
     xs = small_split(3, 1)
     for i in range(3):
-        out = inputs.exact_spectrum(net, xs.x_float()[i].to(GPU), xs.y[i].to(GPU), classes=4)
+        out = exact_input_spectrum(net, xs.x_float()[i].to(GPU), xs.y[i].to(GPU), classes=4)
         assert out["min_eig"] >= -1e-6 * out["max_eig"] and out["rank"] <= 3
     op = InputHessian(net, xs.x_float().to(GPU), xs.y.to(GPU), dtype="float64")
     assert lanczos(op, 1, tol=1e-6, max_iter=36).converged.all()
-    out = inputs.measure(
-        net, small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1, "chunk": 1024}, GPU
+    out = input_curvature(
+        net, small_split(20, 2), small_split(10, 3), {"samples": 20, "iters": 36, "exact_images": 1, "chunk": 1024}
     )
-    cpu = inputs.measure(
+    cpu = input_curvature(
         relu_bn_net(),
         small_split(20, 2),
         small_split(10, 3),
         {"samples": 20, "iters": 36, "exact_images": 1, "chunk": 1024},
-        "cpu",
     )
     assert out["train"]["lambda1_mean"] == pytest.approx(cpu["train"]["lambda1_mean"], rel=1e-3)
     assert_same_state(net, before)
@@ -63,8 +62,8 @@ def test_input_hessian_rank_and_steps_on_gpu():
            "landscape": {"radius": 0.1, "points_1d": 3, "points_2d": 3}}  # fmt: skip
     tnet = tiny_net(True).float()
     train = Split((tiny_data(40)[0] * 255).to(torch.uint8), tiny_data(40)[1])
-    g = spectrum.measure(copy.deepcopy(tnet).to(GPU), train, train, cfg, GPU)
-    c = spectrum.measure(tnet, train, train, cfg, "cpu")
+    g = weight_spectrum(copy.deepcopy(tnet).to(GPU), train, train, cfg)
+    c = weight_spectrum(tnet, train, train, cfg)
     assert g["train"]["eigenvalues"] == pytest.approx(c["train"]["eigenvalues"], rel=1e-3)
 
 

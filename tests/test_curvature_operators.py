@@ -81,7 +81,7 @@ def test_numbers_do_not_depend_on_free_memory(monkeypatch):
     from test_spectrum import tiny_split
 
     from lbhessian.core.config import load
-    from lbhessian.steps import spectrum
+    from lbhessian.measure import weight_spectrum_of
 
     net = tiny_net(True).float()
     x, y = tiny_split(100, 1).tensors(100, "cpu")
@@ -93,7 +93,7 @@ def test_numbers_do_not_depend_on_free_memory(monkeypatch):
     for free in (3e5, 1e12):  # a few samples' graphs vs everything cached
         budget(monkeypatch, free)
         op = WeightHessian(net, x, y, chunk_size=None)
-        runs.append((op.chunk_size, op.cache, spectrum.measure_split(net, x, y, cfg)[0]))
+        runs.append((op.chunk_size, op.cache, weight_spectrum_of(net, x, y, cfg)[0]))
     (c0, cache0, out0), (c1, cache1, out1) = runs
     assert cache0 is False and cache1 is True  # memory did choose something ...
     assert c0 == c1 == min(100, memory.MAX_CHUNK["cpu"])  # ... but not the chunk
@@ -121,18 +121,18 @@ def test_input_chunk_is_fixed_by_config_not_memory(monkeypatch):
     Catches the old rule (images per solve from free memory: 1 on a tight budget, 1024 on a large one)."""
     from test_inputs import relu_bn_net, small_split
 
-    from lbhessian.steps import inputs
+    from lbhessian.measure import input_curvature_of
 
     net = relu_bn_net()
     x, y = small_split(24, 3).tensors(24, "cpu")
     outs = []
     for free in (2e6, 1e12):
         budget(monkeypatch, free)
-        outs.append(inputs.measure_split(net, x, y, iters=10, chunk=8))
+        outs.append(input_curvature_of(net, x, y, iters=10, chunk=8))
     assert outs[0] == outs[1] and outs[0]["chunk"] == 8
     budget(monkeypatch, 1e3)  # not even one image fits: one line naming the key, nothing computed
     with pytest.raises(LbhError, match="inputs.chunk"):
-        inputs.measure_split(net, x, y, iters=10, chunk=8)
+        input_curvature_of(net, x, y, iters=10, chunk=8)
     with pytest.raises(LbhError, match="spectrum.chunk_size"):
         WeightHessian(net, x, y, chunk_size=24)
 

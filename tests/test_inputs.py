@@ -10,7 +10,7 @@ from torch import nn
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
 from lbhessian.curvature import exact_input_hessian
-from lbhessian.steps import inputs
+from lbhessian.measure import exact_input_spectrum, input_curvature, input_curvature_of
 from testing_helpers import (
     MNIST_INFO,
     ROOT,
@@ -35,7 +35,7 @@ def test_rank_of_a_saturated_softmax_counts_only_resolvable_eigenvalues():
         p = net.eval()(x).softmax(-1)
     i = int(p.max(-1).values.argmax())
     assert p[i].max() > 0.9999  # really saturated
-    out = inputs.exact_spectrum(net, x[i], p[i].argmax(), classes=4)
+    out = exact_input_spectrum(net, x[i], p[i].argmax(), classes=4)
     assert out["rank"] <= 3 and out["min_eig"] >= -out["rank_tol"]
     h = exact_input_hessian(net, x[i], p[i].argmax())
     eig = torch.linalg.eigvalsh(h)
@@ -56,14 +56,14 @@ def test_exact_input_hessian_of_relu_softmax_is_psd_with_rank_below_classes():
     before = state(model)
     x = data.x_float()
     for i in range(1):
-        out = inputs.exact_spectrum(model, x[i], data.y[i], classes=10)
+        out = exact_input_spectrum(model, x[i], data.y[i], classes=10)
         assert out["max_eig"] > 0 and out["min_eig"] >= -1e-6 * out["max_eig"]
         assert 1 <= out["rank"] <= 9 and len(out["eigenvalues_top"]) == 10
     assert_same_state(model, before)
     net = relu_bn_net()
     xs = small_split(3, 1)
     for i in range(3):
-        out = inputs.exact_spectrum(net, xs.x_float()[i], xs.y[i], classes=4)
+        out = exact_input_spectrum(net, xs.x_float()[i], xs.y[i], classes=4)
         assert out["min_eig"] >= -1e-6 * out["max_eig"] and out["rank"] <= 3
 
 
@@ -72,7 +72,7 @@ def test_a_smooth_net_is_not_rank_limited():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(36, 20), nn.Tanh(), nn.Linear(20, 4)).double()
     xs = small_split(1, 2)
-    out = inputs.exact_spectrum(net, xs.x_float()[0].double(), xs.y[0], classes=4)
+    out = exact_input_spectrum(net, xs.x_float()[0].double(), xs.y[0], classes=4)
     assert out["rank"] > 3
 
 
@@ -80,7 +80,7 @@ def test_measure_layout_and_values():
     net = relu_bn_net()
     train, test = small_split(40, 3), small_split(25, 4)
     before = state(net)
-    out = inputs.measure(net, train, test, section("inputs", samples=30, iters=36, exact_images=2), "cpu")
+    out = input_curvature(net, train, test, section("inputs", samples=30, iters=36, exact_images=2))
     assert_same_state(net, before)
     json.dumps(out)
     assert out["train"]["samples"] == 30 and out["test"]["samples"] == 25
@@ -115,7 +115,7 @@ def test_rank_equals_classes_minus_one_for_a_generic_relu_image():
     net = relu_bn_net().eval().double()
     xs = small_split(3, 5).x_float().double()
     for i in range(3):
-        out = inputs.exact_spectrum(net, xs[i], torch.tensor(0), classes=4)
+        out = exact_input_spectrum(net, xs[i], torch.tensor(0), classes=4)
         jac = torch.autograd.functional.jacobian(lambda z: net(z.view(1, 1, 6, 6))[0], xs[i].flatten())
         with torch.no_grad():
             p = net(xs[i : i + 1])[0].softmax(-1)
@@ -142,7 +142,7 @@ def test_lambda1_of_saturated_images_is_verified_not_garbage():
     net = build_model("M1", blob["info"])
     net.load_state_dict(blob["state_dict"])
     x, y = blob["x"].float() / 255, blob["y"]
-    out = inputs.measure_split(net.eval(), x, y, iters=20, chunk=8)
+    out = input_curvature_of(net.eval(), x, y, iters=20, chunk=8)
     exact = torch.stack([torch.linalg.eigvalsh(exact_input_hessian(net, x[i], y[i]))[-1] for i in range(len(x))])
     assert out["lambda1_mean"] == pytest.approx(exact.mean().item(), rel=1e-3)
     assert out["lambda1_mean"] < 1e3

@@ -1,4 +1,4 @@
-"""The attack step (robustness.evaluate) and robust training, on scikit-learn's 8x8 digits."""
+"""The attack step's measurement (measure.robustness) and robust training, on scikit-learn's 8x8 digits."""
 
 import copy
 import time
@@ -13,7 +13,7 @@ from torch import nn
 from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.results import eps_key
-from lbhessian.steps import attack as robustness
+from lbhessian.measure import robustness
 from testing_helpers import fit_sgd, section, smoke_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def trained():
 
 
 def manual_fgsm_accuracy(model, x, y, eps, batch):
-    """Independent FGSM accuracy: the textbook formula, batch by batch as evaluate() does."""
+    """Independent FGSM accuracy: the textbook formula, batch by batch as robustness() does."""
     correct = 0
     for i in range(0, len(y), batch):
         xb = x[i : i + batch].clone().requires_grad_(True)
@@ -61,13 +61,13 @@ def manual_fgsm_accuracy(model, x, y, eps, batch):
 
 
 def test_evaluate_layout_and_numbers(trained):
-    """Accuracies against the textbook FGSM; throughput against a clock read outside evaluate().
+    """Accuracies against the textbook FGSM; throughput against a clock read outside robustness().
 
     The throughput check catches an inverted rate (seconds per image), images counted once per attack or eps
     instead of once per split image (600 = 2 splits x 300), and seconds that include time outside the call."""
     model, train, test = trained
     started = time.perf_counter()
-    out = robustness.evaluate(model, train, test, CFG, "cpu")
+    out = robustness(model, train, test, CFG)
     elapsed = time.perf_counter() - started
     assert set(out) == {"train", "test", "seconds", "images_per_second"}
     assert 0 < out["seconds"] <= elapsed
@@ -94,12 +94,12 @@ def test_evaluate_layout_and_numbers(trained):
 def test_evaluate_is_reproducible_and_batch_independent(trained):
     model, train, test = trained
     cfg = dict(CFG, splits=["test"], samples=None)
-    a = robustness.evaluate(model, train, test, cfg, "cpu")
-    b = robustness.evaluate(model, train, test, cfg, "cpu")
+    a = robustness(model, train, test, cfg)
+    b = robustness(model, train, test, cfg)
     assert "train" not in a and a["test"]["samples"] == len(test)
     assert a["test"] == b["test"]  # PGD's random start is seeded
     # A different batching changes only the 1/B loss scale, not the signs: allow one image of rounding.
-    c = robustness.evaluate(model, train, test, dict(cfg, batch_size=64), "cpu")
+    c = robustness(model, train, test, dict(cfg, batch_size=64))
     assert c["test"]["clean_acc"] == a["test"]["clean_acc"]
     for key, acc in a["test"]["fgsm_linf"].items():
         assert abs(c["test"]["fgsm_linf"][key] - acc) <= 1 / len(test)
@@ -109,7 +109,7 @@ def test_evaluate_restores_train_mode(trained):
     model, train, test = trained
     model.train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    robustness.evaluate(model, train, test, dict(CFG, samples=50, pgd=section("attack")["pgd"]), "cpu")
+    robustness(model, train, test, dict(CFG, samples=50, pgd=section("attack")["pgd"]))
     assert model.training
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     model.eval()
@@ -151,8 +151,8 @@ def test_bad_config_raises_lbherror(change, words):
 def test_evaluate_on_cuda_matches_cpu(trained):
     model, train, test = trained
     cfg = dict(CFG, splits=["test"])
-    cpu = robustness.evaluate(copy.deepcopy(model), train, test, cfg, "cpu")["test"]
-    gpu = robustness.evaluate(copy.deepcopy(model), train, test, cfg, "cuda")["test"]
+    cpu = robustness(copy.deepcopy(model), train, test, cfg)["test"]
+    gpu = robustness(copy.deepcopy(model).to("cuda"), train, test, cfg)["test"]
     assert gpu["clean_acc"] == cpu["clean_acc"]
     for attack in ("fgsm_linf", "fgsm_l2", "pgd_linf"):
         for key, acc in cpu[attack].items():
@@ -188,6 +188,6 @@ def test_robust_training_raises_fgsm_accuracy(tmp_path):
         metrics = train_run(run, train, test, info, out, torch.device("cpu"))
         assert metrics["status"] == "ok"
         model = load_checkpoint(out / "checkpoint.pt")[0]
-        acc[mode] = robustness.evaluate(model, train, test, attack_cfg, "cpu")["test"]
+        acc[mode] = robustness(model, train, test, attack_cfg)["test"]
     assert acc["clean"]["clean_acc"] > 0.8 and acc["fgsm"]["clean_acc"] > 0.8
     assert acc["fgsm"]["fgsm_linf"]["0.1"] > acc["clean"]["fgsm_linf"]["0.1"] + 0.05, acc

@@ -11,7 +11,7 @@ from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
 from lbhessian.curvature import WeightHessian, lanczos, power_iteration, track
-from lbhessian.steps import spectrum
+from lbhessian.measure import weight_spectrum
 from testing_helpers import (
     MNIST_INFO,
     assert_same_state,
@@ -85,7 +85,7 @@ def test_measure_layout_and_values():
     net = tiny_net(True).float()
     train, test = tiny_split(50, 1), tiny_split(30, 2)
     before = state(net)
-    out = spectrum.measure(net, train, test, CFG, "cpu")
+    out = weight_spectrum(net, train, test, CFG)
     assert_same_state(net, before)
     json.dumps(out)  # JSON-serialisable as written
     tr = out["train"]
@@ -129,7 +129,7 @@ def test_power_check_limited_to_power_k_pairs():
     net = tiny_net(False).float()
     train = tiny_split(40, 1)
     cfg = {**CFG, "splits": ["train"], "power_k": 1, "density": False}
-    tr = spectrum.measure(net, train, train, cfg, "cpu")["train"]
+    tr = weight_spectrum(net, train, train, cfg)["train"]
     assert len(tr["eigenvalues"]) == 3 and len(tr["power"]["eigenvalues"]) == 1
     assert tr["power"]["max_rel_diff"] < 1e-3
     assert tr["power"]["eigenvalues"][0] == pytest.approx(tr["eigenvalues"][0], rel=1e-3)
@@ -141,7 +141,7 @@ def test_landscape_point_equals_perturbed_model():
     cfg = {**CFG, "splits": ["train"], "check_power": False, "trace_samples": 0, "density": False, "dtype": "float32"}
     cfg["landscape"] = {"radius": 0.5, "points_1d": 3, "points_2d": 3}
     before = state(net)
-    out = spectrum.measure(net, train, tiny_split(20, 4), cfg, "cpu")["train"]
+    out = weight_spectrum(net, train, tiny_split(20, 4), cfg)["train"]
     assert_same_state(net, before)
     assert out["trace"] is None and "power" not in out and "density" not in out
     # independent: move a copy's weights by +0.5 v1 and evaluate the test loss directly
@@ -211,8 +211,8 @@ def test_joint_and_separate_ends_give_the_same_spectrum_for_fewer_products():
     net = tiny_net(True).float()
     train, test = tiny_split(50, 1), tiny_split(30, 2)
     cfg = {**CFG, "tol": 1e-3, "splits": ["train"], "check_power": False, "density": False, "trace_samples": 0}
-    joint = spectrum.measure(net, train, test, {**cfg, "bottom": "joint"}, "cpu")["train"]
-    separate = spectrum.measure(net, train, test, {**cfg, "bottom": "separate"}, "cpu")["train"]
+    joint = weight_spectrum(net, train, test, {**cfg, "bottom": "joint"})["train"]
+    separate = weight_spectrum(net, train, test, {**cfg, "bottom": "separate"})["train"]
     ref = copy.deepcopy(net).double()
     eigs = torch.linalg.eigvalsh(explicit_weight_hessian(ref, train.x_float()[:40].double(), train.y[:40]))
     scale = eigs[-1].item()

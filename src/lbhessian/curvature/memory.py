@@ -1,9 +1,8 @@
-"""Memory decisions for the operators: whether chunk graphs fit (cache them or not), and a clear stop when not.
+"""What free memory decides for the operators, written once for all of them: whether every chunk's graph is
+kept for reuse (cached or rebuilt, the numbers are identical), and a one-line stop when one chunk cannot fit.
 
-Written once for every operator. Chunk sizes change the order of floating-point sums, so they never
-depend on free memory: a chunk comes from the config, or is the device's fixed default (``MAX_CHUNK``), and
-memory only decides what gives identical numbers either way (whether the chunks' graphs are cached), or
-stops the step with a one-line error when a chunk cannot fit at all.
+It never decides a chunk's size: that sets the order of floating-point sums, so a chunk comes from the config,
+or is the device's fixed default (``MAX_CHUNK``).
 """
 
 from __future__ import annotations
@@ -48,7 +47,8 @@ def saved_bytes(fn: Callable[[], object]) -> int:
     return total
 
 
-# Share of free memory given to chunk graphs: the CPU hosts are shared by several jobs.
+# Share of free memory that cached chunk graphs may take (caching only; never a chunk's size): the CPU hosts are
+# shared by several jobs.
 MEMORY_FRACTION = {"cpu": 0.2, "cuda": 0.6}
 # Default chunk (fixed per device type, never from free memory): on a CPU, chunks beyond a few hundred
 # images only lose cache locality (LeNet HVP/gradient: 1.83x at 250, 2.18x at 1000); a GPU wants large chunks.
@@ -56,7 +56,8 @@ MAX_CHUNK = {"cpu": 256, "cuda": 8192}
 
 
 def budget_bytes(device: torch.device, fraction: float | None = None) -> float:
-    """The share of free memory on ``device`` that chunk graphs may use."""
+    """The share of free memory on ``device`` that cached chunk graphs may use (whether to cache, not how much
+    to put in a chunk)."""
     frac = fraction if fraction is not None else MEMORY_FRACTION.get(device.type, 0.2)
     return free_memory_bytes(device) * frac
 

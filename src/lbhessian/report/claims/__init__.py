@@ -13,6 +13,7 @@ import math
 import pandas as pd
 
 from lbhessian.core.config import schema
+from lbhessian.report import writer
 from lbhessian.report.claims.common import TITLES, Context, g, interval
 from lbhessian.report.claims.robust import claim4, claim5, claim6, claim7
 from lbhessian.report.claims.weights import claim1, claim2, claim3, claim8
@@ -141,22 +142,15 @@ def to_markdown(result: dict) -> str:
 
 
 def to_html(result: dict, title="Claim verdicts") -> str:
-    """A plain self-contained page (the report step renders the full claims page)."""
-    colours = {HOLDS: "#d8f0d8", FAILS: "#f6d5d5", INCONCLUSIVE: "#eeeeee"}
+    """results/claims.html: the verdicts and every check on one self-contained page (``report.writer``, like the
+    tables and the report page)."""
     summary = pd.DataFrame([{"claim": k, **v} for k, v in result["claims"].items()]).drop(columns="per_experiment")
     checks = pd.DataFrame([_cells(r) for r in result["checks"]], columns=COLUMNS)
-
-    def styled(frame):
-        html = frame.to_html(index=False, escape=True, border=0)
-        for verdict, colour in colours.items():
-            html = html.replace(f"<td>{verdict}</td>", f'<td style="background:{colour}">{verdict}</td>')
-        return html
-
-    style = (
-        "body{font-family:sans-serif;font-size:14px;margin:1em}table{border-collapse:collapse;margin-bottom:1.5em}"
-        "td,th{border:1px solid #bbb;padding:3px 6px;text-align:left}th{background:#f3f3f3}"
+    for frame in (summary, checks):
+        frame["verdict"] = frame["verdict"].map(writer.badge)
+    body = (
+        writer.html_table(summary, raw=("verdict",), text=True)
+        + "<h3>Checks</h3>"
+        + writer.html_table(checks, raw=("verdict",), text=True, cls="checks")
     )
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style></head>"
-        f"<body><h2>{title}</h2>{styled(summary)}<h3>Checks</h3>{styled(checks)}</body></html>\n"
-    )
+    return writer.page(title, [("claims", "Claims")], [], writer.view("claims", title, body, home=True))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lbhessian.report.stats import INCONCLUSIVE, Estimate, lean
+from lbhessian.report.stats import INCONCLUSIVE, Estimate, lean, verdict
 
 TITLES = {
     "1": "Sharpness (lambda_1) grows with batch size",
@@ -100,6 +100,24 @@ class Context:
             "figure": figure,
             "unit": unit,
         }
+
+    def slope_row(self, claim, check, mode, statistic, est, direction, *, detail="", figure=None, unit=""):
+        """A check that a trend's slope lies above 0 (``direction`` +1) or below it (-1)."""
+        side = "above" if direction > 0 else "below"
+        return self.row(
+            claim,
+            check,
+            mode,
+            statistic,
+            est,
+            f"95% interval {side} 0",
+            verdict(est, 0.0, direction),
+            bar=0.0,
+            direction=direction,
+            detail=detail,
+            figure=figure,
+            unit=unit,
+        )
 
     def missing_row(self, claim, check, mode, statistic, threshold, missing, figure=None, unit=""):
         return self.row(

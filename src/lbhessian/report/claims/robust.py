@@ -75,16 +75,13 @@ def claim5(ctx: Context, clean: pd.DataFrame) -> list[dict]:
         d = with_values(clean, col)
         est = trend(np.log2(d["batch_size"]), d[col].astype(float), ctx.level, "less")
         rows.append(
-            ctx.row(
+            ctx.slope_row(
                 "5",
                 f"5a.{i}",
                 "clean",
                 f"slope of FGSM accuracy ({split}, eps {g(eps)}) per doubling of batch",
                 est,
-                "95% interval below 0",
-                verdict(est, 0.0, -1),
-                bar=0.0,
-                direction=-1,
+                -1,
                 detail=mean_by_batch(d, col),
                 figure="adversarial_vs_eps",
                 unit="fraction",
@@ -97,16 +94,13 @@ def claim5(ctx: Context, clean: pd.DataFrame) -> list[dict]:
         d = with_values(clean, col, positive=True)
         est = trend(np.log2(d["batch_size"]), np.log2(d[col].astype(float)), ctx.level, "greater")
         rows.append(
-            ctx.row(
+            ctx.slope_row(
                 "5",
                 check,
                 "clean",
                 f"slope of log {label} ({split}) on log batch size",
                 est,
-                "95% interval above 0",
-                verdict(est, 0.0, +1),
-                bar=0.0,
-                direction=+1,
+                +1,
                 detail=mean_by_batch(d, col),
                 figure="input_measures_vs_batch",
             )
@@ -177,16 +171,13 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
         est = trend(lam["train_eps"], np.log2(lam["lambda_1"].astype(float)), ctx.level, "less")
         detail = f"bs{b}, training eps {', '.join(g(e) for e in lv)}, {len(lam)} runs"
         rows.append(
-            ctx.row(
+            ctx.slope_row(
                 "7",
                 f"7a.bs{b}",
                 "all",
                 "slope of log2 lambda_1 on the training eps",
                 est,
-                "95% interval below 0",
-                verdict(est, 0.0, -1),
-                bar=0.0,
-                direction=-1,
+                -1,
                 detail=detail,
                 figure="robust_vs_train_eps",
             )
@@ -202,16 +193,13 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
                 a = with_values(gb, col)
                 est = trend(a["train_eps"], a[col].astype(float), ctx.level, "greater")
                 rows.append(
-                    ctx.row(
+                    ctx.slope_row(
                         "7",
                         f"{check}.bs{b}.{i}",
                         "all",
                         f"slope of {name} accuracy ({split}, eps {g(eps)}) on the training eps",
                         est,
-                        "95% interval above 0",
-                        verdict(est, 0.0, +1),
-                        bar=0.0,
-                        direction=+1,
+                        +1,
                         detail=f"bs{b}, {len(a)} runs",
                         figure="robust_vs_train_eps" if attack == "fgsm_linf" else "adversarial_vs_eps",
                         unit="fraction",
