@@ -1,5 +1,4 @@
 # Helpers that turn the config into targets. The steps themselves live in src/lbhessian (one CLI each).
-import json
 import os
 import sys
 from pathlib import Path
@@ -16,6 +15,8 @@ ENV = str(Path(workflow.basedir) / "envs" / "lbhessian.yaml")
 from lbhessian.core import config as lbconfig
 from lbhessian.core import limits as lblimits
 from lbhessian.core.errors import LbhError
+from lbhessian.core.names import RunId, config_experiments
+from lbhessian.core.results import RUN_FILES
 
 # Relative to the working directory: the report rules take it as an input, and Snakemake's metadata records
 # input paths, so a checkout that moves (a clone, a DVC pull elsewhere) must not see it as another file.
@@ -66,12 +67,9 @@ def run_targets(name):
 
 
 def run_spec(wildcards):
-    """The resolved settings of one run, as a param: a changed setting reruns exactly the runs it affects."""
-    w = wildcards
-    return json.dumps(
-        lbconfig.run_config(config, w.dataset, w.model, w.mode, w.batch, w.seed),
-        sort_keys=True,
-    )
+    """The resolved settings of one run (what the train step reads), as a param: a changed setting reruns exactly
+    the runs it affects."""
+    return lbconfig.params_json(lbconfig.run_config(config, *RunId.of(wildcards)))
 
 
 def log_of(step):

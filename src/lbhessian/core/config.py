@@ -146,11 +146,37 @@ def attack_settings(cfg, dataset, model):
 
 def spectrum_settings(cfg, seed) -> dict:
     """What the spectrum step reads for the run of this seed: the spectrum section, with ``check_power`` resolved
-    to whether this run gets the power-iteration check (the rule's params and the step both use this)."""
+    to whether this run gets the power-iteration check."""
     out = copy.deepcopy(cfg["spectrum"])
     rule = out["check_power"]
     out["check_power"] = rule == "all" or (rule == "first_seed" and int(seed) == cfg["train"]["seeds"][0])
     return out
+
+
+# The runtime settings that can change a step's numbers: the device, the thread count (CPU reductions), cuDNN's
+# determinism and the CPU kernels. runtime.gpus only asks the scheduler for a GPU (device: auto then picks it).
+RESULT_RUNTIME = ("device", "threads", "deterministic", "kernels")
+MEASUREMENTS = ("spectrum", "inputs", "attack")  # the per-run measurement steps, one rule each
+
+
+def measurement_params(cfg, step, run) -> dict:
+    """Every setting measurement ``step`` reads for ``run`` (a names.RunId): its section as this run sees it
+    (spectrum: the power check of its seed; attack: its experiment's grid) and the runtime settings that change
+    numbers. The rule's params and the step both use this: a changed setting reruns exactly the jobs it affects."""
+    if step == "spectrum":
+        settings = spectrum_settings(cfg, run.seed)
+    elif step == "attack":
+        settings = attack_settings(cfg, run.dataset, run.model)
+    elif step == "inputs":
+        settings = copy.deepcopy(cfg["inputs"])
+    else:
+        raise LbhError(f"{step}: not a measurement step (one of {', '.join(MEASUREMENTS)})")
+    return {"settings": settings, "runtime": {k: cfg["runtime"][k] for k in RESULT_RUNTIME}}
+
+
+def params_json(params) -> str:
+    """A rule's params as Snakemake compares them between runs: one canonical JSON string."""
+    return json.dumps(params, sort_keys=True)
 
 
 def modes_for(cfg, exp, batch_size):

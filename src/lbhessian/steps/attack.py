@@ -10,7 +10,6 @@ import time
 import torch
 
 from lbhessian.attacks import fgsm_step, input_grad, pgd
-from lbhessian.core.config import attack_settings
 from lbhessian.core.errors import LbhError
 from lbhessian.core.modes import frozen
 from lbhessian.core.results import eps_key
@@ -91,9 +90,4 @@ def evaluate(model, train, test, cfg, device):
 def main(config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None,
          seed=None):  # fmt: skip
     expected = expected_run(dataset, model, mode, batch, seed)
-    measure_run(config, data, checkpoint, metrics, out, threads, _experiment_attack, evaluate, expected)
-
-
-def _experiment_attack(cfg, run):
-    """The run's experiment's own eps grids (train.experiments[].attack over the attack section)."""
-    return attack_settings(cfg, run["dataset"], run["model"])
+    measure_run(config, data, checkpoint, metrics, out, threads, "attack", evaluate, expected)

@@ -14,7 +14,6 @@ import time
 import torch
 from torch import nn
 
-from lbhessian.core.config import spectrum_settings
 from lbhessian.core.data import Split
 from lbhessian.curvature import (
     WeightHessian,
@@ -144,12 +143,8 @@ def measure(model: nn.Module, train: Split, test: Split, cfg: dict, device) -> d
     return result
 
 
-def _settings(cfg, run):
-    return spectrum_settings(cfg, run["seed"])
-
-
 def main(
     config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
 ):
     expected = expected_run(dataset, model, mode, batch, seed)
-    measure_run(config, data, checkpoint, metrics, out, threads, _settings, measure, expected)
+    measure_run(config, data, checkpoint, metrics, out, threads, "spectrum", measure, expected)

@@ -13,6 +13,7 @@ import math
 import pandas as pd
 
 from lbhessian.core.config import schema
+from lbhessian.core.names import experiment_name
 from lbhessian.report.claims.common import TITLES, Context, g, interval
 from lbhessian.report.claims.robust import claim4, claim5, claim6, claim7
 from lbhessian.report.claims.weights import claim1, claim2, claim3, claim8
@@ -64,7 +65,9 @@ def unsettled_runs(runs: pd.DataFrame) -> list[str]:
     if "settled" not in runs:
         return []
     flag = runs["settled"].astype(str).str.lower().isin(["false", "0", "0.0"])
-    return [f"{r.dataset}_{r.model} {r.mode} bs{r.batch_size} seed{r.seed}" for r in runs[flag].itertuples()]
+    return [
+        f"{experiment_name(r.dataset, r.model)} {r.mode} bs{r.batch_size} seed{r.seed}" for r in runs[flag].itertuples()
+    ]
 
 
 def _claim_lean(rows: list[dict]) -> str:
@@ -81,7 +84,7 @@ def evaluate(df: pd.DataFrame, thresholds: dict, claims=tuple(TITLES)) -> dict:
         groups = [(("-", "-"), ok)]
     checks = []
     for (dataset, model), runs in groups:
-        checks += experiment_checks(Context(f"{dataset}_{model}", thresholds), runs, claims)
+        checks += experiment_checks(Context(experiment_name(dataset, model), thresholds), runs, claims)
     unsettled = unsettled_runs(ok)
     out = {}
     for claim in claims:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lbhessian.core import results
 from lbhessian.report.stats import INCONCLUSIVE, Estimate, lean
 
 TITLES = {
@@ -145,5 +146,5 @@ def mean_by_batch(df: pd.DataFrame, col: str) -> str:
 
 
 def lambda_columns(df: pd.DataFrame) -> list[str]:
-    cols = [c for c in df.columns if c.startswith("lambda_") and c[7:].isdigit() and df[c].notna().any()]
-    return sorted(cols, key=lambda c: int(c[7:]))
+    """The lambda_i columns that hold data, in the order of i."""
+    return [c for c in results.lambda_columns(df.columns) if df[c].notna().any()]

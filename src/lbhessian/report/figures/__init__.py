@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import write_with
+from lbhessian.core.names import experiment_mask
 from lbhessian.report.figures import batch, curves, maps
 from lbhessian.report.figures.style import WIDTH, no_data, theme
 from lbhessian.report.summary import ok_runs
@@ -30,11 +31,6 @@ FIGURES = [
     "robust_vs_train_eps",
 ]
 DRAW = {name: getattr(m, f"fig_{name}") for m in (batch, curves, maps) for name in FIGURES if hasattr(m, f"fig_{name}")}
-
-
-def experiment_of(df):
-    """The one spelling of an experiment across the report: "{dataset}_{model}", e.g. "mnist5k_M1"."""
-    return df["dataset"].astype(str) + "_" + df["model"].astype(str)
 
 
 def _figure_legend(fig):
@@ -78,7 +74,7 @@ def draw(df, experiment: str, kind: str, settings: dict, base="."):
         raise LbhError(f"figure kind {kind}: unknown (known: {', '.join(FIGURES)})")
     ctx = {"base": Path(base), **settings}
     ok = ok_runs(df)
-    g = ok[experiment_of(ok) == experiment]
+    g = ok[experiment_mask(ok, experiment)]
     if g.empty:
         fig, ax = plt.subplots(figsize=(WIDTH / 2, 2.5))
         no_data(ax, f"no finished runs for {experiment}")
