@@ -233,7 +233,7 @@ def test_workflow_lists_every_figure_kind():
 
 def test_report_page_links_units_and_experiment(grid, tmp_path):
     """Catches: a link to a check/figure/table that is not on the page, accuracies left as fractions, an
-    unrendered caption, thresholds without reasons, the old "mnist5k/M1" spelling, a missing run."""
+    unrendered caption, thresholds without reasons, a missing run."""
     from lbhessian.report.page import build
     from testing_helpers import synthetic_claims
 
@@ -243,7 +243,6 @@ def test_report_page_links_units_and_experiment(grid, tmp_path):
     pngs = {k: tmp_path / f"{k}.png" for k in kinds}
     figures.make_figures(df, EXP, kinds, list(pngs.values()), [tmp_path / f"{k}.pdf" for k in kinds], settings, root)
     claims = synthetic_claims()
-    claims["checks"][0]["experiment"] = "mnist5k/M1"  # the old spelling: shown as mnist5k_M1
     captions = {k: (REPO / f"workflow/report/fig_{k}.rst").read_text() for k in kinds}
     from lbhessian.core.config import load
 
@@ -254,7 +253,7 @@ def test_report_page_links_units_and_experiment(grid, tmp_path):
     assert links and links <= ids, links - ids
     assert {"fig-mnist5k_M1-lambda1_vs_batch", "checks-1", "tables-mnist5k_M1", "runs-mnist5k_M1"} <= links
     assert "-5 pp [-7, -3]" in html  # accuracy gap -0.05 [-0.07, -0.03] in percentage points
-    assert "mnist5k/M1" not in html and "{{" not in html and "Made by config <code>params.yaml</code>" in html
+    assert "{{" not in html and "Made by config <code>params.yaml</code>" in html
     assert "the paper&#x27;s &#x27;at least twice as sharp&#x27;" in html  # the threshold's reason
     assert "stand-in: the paper&#x27;s M1 architecture was not recovered" in html
     assert html.count("data:image/png;base64,") == 2 and "<script" not in html and "http" not in html.split("<nav>")[0]

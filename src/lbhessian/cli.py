@@ -33,7 +33,7 @@ def _parser():
          threads)  # fmt: skip
     verb(
         "train", "train one run of the grid",
-        *[(f"--{k}", one) for k in ("data", "dataset", "model", "mode", "batch")], ("--seed", {"type": int, **one}),
+        ("--data", one), *[(f"--{k}", {"type": int, **one} if k == "seed" else one) for k in RUN_KEYS],
         *[(f"--{k}", one) for k in ("checkpoint", "history", "metrics", "resume")], threads,
     )  # fmt: skip
     # The run measured (the rule's wildcards): its metrics.json and checkpoint must be of that run.

@@ -9,6 +9,7 @@ import yaml
 
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_text
+from lbhessian.core.names import RunId
 from lbhessian.core.results import RESNET, eps_key
 
 SCHEMA = Path(__file__).with_name("config.schema.json")  # ships inside the package
@@ -171,7 +172,12 @@ def measurement_params(cfg, step, run) -> dict:
         settings = copy.deepcopy(cfg["inputs"])
     else:
         raise LbhError(f"{step}: not a measurement step (one of {', '.join(MEASUREMENTS)})")
-    return {"settings": settings, "runtime": {k: cfg["runtime"][k] for k in RESULT_RUNTIME}}
+    return {"settings": settings, "runtime": result_runtime(cfg)}
+
+
+def result_runtime(cfg) -> dict:
+    """The runtime settings that can change a step's numbers (RESULT_RUNTIME)."""
+    return {k: cfg["runtime"][k] for k in RESULT_RUNTIME}
 
 
 def params_json(params) -> str:
@@ -189,15 +195,13 @@ def modes_for(cfg, exp, batch_size):
 
 
 def runs(cfg):
-    """The experiment grid: one dict per run (dataset, model, mode, batch, seed)."""
+    """The experiment grid: one dict per run, its RunId's fields (dataset, model, mode, batch label, seed)."""
     out = []
     for exp in cfg["train"]["experiments"]:
         for bs in exp.get("batch_sizes", cfg["train"]["batch_sizes"]):
             for mode in modes_for(cfg, exp, bs):
                 for seed in cfg["train"]["seeds"]:
-                    out.append(
-                        {"dataset": exp["dataset"], "model": exp["model"], "mode": mode, "batch": str(bs), "seed": seed}
-                    )
+                    out.append(RunId(exp["dataset"], exp["model"], mode, str(bs), seed)._asdict())
     return out
 
 

@@ -8,6 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from lbhessian.core.errors import LbhError
+
 
 class RunId(NamedTuple):
     """A run's place in the grid (core.config.runs): what every step checks its inputs against."""
@@ -77,3 +79,12 @@ def table_experiments(df) -> list[str]:
 def experiment_mask(df, name: str) -> list[bool]:
     """Which rows of a summary table belong to experiment ``name`` (for ``df[...]``)."""
     return [experiment_name(d, m) == name for d, m in zip(df["dataset"], df["model"], strict=True)]
+
+
+def by_experiment(experiments, kinds, files, what="files") -> dict[str, dict[str, str]]:
+    """{experiment: {kind: file}} from one file per (experiment, kind), experiment-major: the order in which the
+    workflow's expand() lists them (workflow/rules/report.smk)."""
+    n = len(kinds)
+    if len(files) != len(experiments) * n:
+        raise LbhError(f"{len(experiments)} experiments x {n} kinds, but {len(files)} {what}")
+    return {e: dict(zip(kinds, files[i * n : (i + 1) * n], strict=True)) for i, e in enumerate(experiments)}

@@ -5,7 +5,7 @@ import sys
 import time
 
 from lbhessian.core.checkpoint import load_checkpoint
-from lbhessian.core.config import load, measurement_params, run_config
+from lbhessian.core.config import load, measurement_params, result_runtime, run_config
 from lbhessian.core.data import load_prepared
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_json, write_json
@@ -81,14 +81,13 @@ def measure_run(config, data, checkpoint, metrics, out, threads, step, measure, 
         write_json(out, {"status": "skipped", "reason": f"training {status}"})
         print(f"{out}: skipped (training {status})", file=sys.stderr)
         return
-    params = measurement_params(cfg, step, RunId.of_metrics(found))
-    device = setup_runtime(params["runtime"], seed=0, threads=threads)
+    device = setup_runtime(result_runtime(cfg), seed=0, threads=threads)
     model, run, info, _ = load_checkpoint(checkpoint, device=device)
     train, test, data_info = load_prepared(data)
     check_checkpoint(cfg, config, checkpoint, run, info, data, data_info, metrics, found)
     train, test = train.subset(run.get("train_size")), test.subset(run.get("test_size"))
     t0 = time.perf_counter()
-    result = measure(model, train, test, params["settings"], device)
+    result = measure(model, train, test, measurement_params(cfg, step, RunId.of(run))["settings"], device)
     result.setdefault("seconds", time.perf_counter() - t0)
     write_json(out, {"status": "ok", **result})
     print(f"{out}: written", file=sys.stderr)
@@ -96,9 +95,9 @@ def measure_run(config, data, checkpoint, metrics, out, threads, step, measure, 
 
 def expected_run(dataset, model, mode, batch, seed):
     """The RunId a measurement rule names with its wildcards (None when called without them)."""
-    given = {"dataset": dataset, "model": model, "mode": mode, "batch": batch, "seed": seed}
-    if all(v is None for v in given.values()):
+    given = RunId(dataset, model, mode, batch, seed)
+    if all(v is None for v in given):
         return None
-    if any(v is None for v in given.values()):
+    if any(v is None for v in given):
         raise LbhError(f"give all of {', '.join(f'--{k}' for k in RUN_KEYS)}, or none of them")
-    return RunId.of({**given, "seed": int(seed)})
+    return given._replace(batch=str(batch), seed=int(seed))

@@ -41,7 +41,7 @@ def interval(lo, hi) -> str:
 
 @dataclass(frozen=True)
 class Context:
-    """One experiment's checks: its name ("{dataset}_{model}") and the thresholds (report.claims)."""
+    """One experiment's checks: its name (core.names.experiment_name) and the thresholds (report.claims)."""
 
     experiment: str
     t: dict

@@ -1,7 +1,7 @@
 """Figures (PNG and PDF) from summary.csv, plus the per-run curve files it names.
 
-One file per figure kind and experiment: {out}/{dataset}_{model}/{kind}.png|.pdf. Every figure is drawn
-for any subset of the grid: a panel without its data says "not enough data" instead of failing, and a
+One file per figure kind and experiment (core.names.experiment_name): {out}/{experiment}/{kind}.png|.pdf. Every
+figure is drawn for any subset of the grid: a panel without its data says "not enough data" instead of failing, and a
 series with a gap says which batch sizes it lacks. Modules: style (the look and the one series pattern),
 batch (against batch size), curves (landscape along v1, training history, adversarial accuracy), maps
 (2-D landscape, input-Hessian eigenvalues).
@@ -88,7 +88,7 @@ def draw(df, experiment: str, kind: str, settings: dict, base="."):
 
 
 def make_figures(df, experiment: str, kinds, png, pdf, settings: dict, base=".") -> None:
-    """Draw each figure kind of one experiment ("{dataset}_{model}") to the given PNG and PDF files.
+    """Draw each figure kind of one experiment (core.names.experiment_name) to the given PNG and PDF files.
 
     settings: {"headline_eps", "claims" (thresholds), "config" (the validated config), "path"}."""
     if not (len(kinds) == len(png) == len(pdf)):
