@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from testing_helpers import ROOT
+from helpers.workflow import ROOT
 
 SRC = ROOT / "src" / "lbhessian"
 MAX_LINES = 300

@@ -8,11 +8,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from helpers.runs import REPORT_EPS, known, synthetic_results
 from lbhessian.core.errors import LbhError
 from lbhessian.report import figures
 from lbhessian.report.figures.style import nice_log_ticks
 from lbhessian.report.tables import run_tables, summary_tables, write_tables
-from testing_helpers import REPORT_EPS, known, synthetic_results
 
 REPO = Path(__file__).resolve().parents[1]
 EXP = "mnist5k_M1"
@@ -234,8 +234,8 @@ def test_workflow_lists_every_figure_kind():
 def test_report_page_links_units_and_experiment(grid, tmp_path):
     """Catches: a link to a check/figure/table that is not on the page, accuracies left as fractions, an
     unrendered caption, thresholds without reasons, a missing run."""
+    from helpers.claims import synthetic_claims
     from lbhessian.report.page import build
-    from testing_helpers import synthetic_claims
 
     root, df = grid
     kinds = ["lambda1_vs_batch", "accuracy_vs_batch"]
@@ -266,7 +266,7 @@ def test_pipeline_report_rules_and_snakemake_report(tmp_path):
     `snakemake --report`: both reports hold every figure; results/report.html is one offline page."""
     import yaml
 
-    from testing_helpers import SMOKE, check_report, snakemake
+    from helpers.workflow import SMOKE, check_report, snakemake
 
     cfg = yaml.safe_load(SMOKE.read_text())
     cfg["train"]["batch_sizes"], cfg["train"]["seeds"] = [32, 256, 1024], [0, 1]

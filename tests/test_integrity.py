@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import torch
 
+from helpers.workflow import SMOKE, snakemake
 from lbhessian.cli import main as cli_main
 from lbhessian.core import config, limits
 from lbhessian.core.checkpoint import load_checkpoint
@@ -20,7 +21,6 @@ from lbhessian.steps.attack import main as attack_main
 from lbhessian.steps.collect import main as collect_main
 from lbhessian.steps.train import main as train_main
 from lbhessian.training import train_run
-from testing_helpers import SMOKE, snakemake
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
+from helpers.workflow import ROOT
 from lbhessian.core.names import RUN_KEYS, RunId, by_experiment, experiment_name, split_experiment
-from testing_helpers import ROOT
 
 NAMES = ROOT / "src" / "lbhessian" / "core" / "names.py"
 COMMON = ROOT / "workflow" / "rules" / "common.smk"

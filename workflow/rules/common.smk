@@ -72,6 +72,20 @@ def run_spec(wildcards):
     return lbconfig.params_json(lbconfig.run_config(config, *RunId.of(wildcards)))
 
 
+# The report's files per experiment, each spelled once; expand() lists them experiment-major, the order in
+# which the figures, tables and page steps read them (core.names.by_experiment).
+FIGURE = f"{RESULTS}/figures/{{experiment}}/{{kind}}.{{ext}}"
+TABLE = f"{RESULTS}/tables/{{experiment}}.{{ext}}"
+# Captions by absolute path: report() outside a rule would resolve a relative one against the main Snakefile.
+CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
+
+
+def measurement_params(step):
+    """A measurement rule's params: exactly the settings its step reads for the run (core.config's
+    measurement_params, which the step calls too), so a changed setting reruns exactly the jobs it affects."""
+    return lambda w: lbconfig.params_json(lbconfig.measurement_params(config, step, RunId.of(w)))
+
+
 def log_of(step):
     return f"{RESULTS}/logs/{step}/{RUN}.log"
 
@@ -104,3 +118,20 @@ def replications_if_run(wildcards):
     shows each claim's verdict over replications. Never a target: the default pipeline does not replicate."""
     path = f"{RESULTS}/replications.json"
     return [path] if os.path.exists(path) else []
+
+
+def figure_png(experiment, kind):
+    """One figure's PNG, flagged for Snakemake's report with its caption."""
+    return report(
+        expand(FIGURE, experiment=experiment, kind=kind, ext="png")[0],
+        caption=str(CAPTIONS / f"fig_{kind}.rst"),
+        category="Figures",
+        subcategory=experiment,
+        labels={"experiment": experiment, "figure": kind},
+    )
+
+
+def plain(files):
+    """Paths without their flags: rule all and the page must not carry the report flag, or Snakemake's report
+    would caption them as their files."""
+    return [str(f) for f in files]

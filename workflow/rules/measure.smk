@@ -3,12 +3,6 @@
 MEASURE_MINUTES = {"spectrum": 240, "inputs": 120, "attack": 120}  # SLURM time limits
 
 
-def measurement_params(step):
-    """A measurement rule's params: exactly the settings its step reads for the run (core.config's
-    measurement_params, which the step calls too), so a changed setting reruns exactly the jobs it affects."""
-    return lambda w: lbconfig.params_json(lbconfig.measurement_params(config, step, RunId.of(w)))
-
-
 for step in lbconfig.MEASUREMENTS:
 
     rule:

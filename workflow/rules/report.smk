@@ -22,30 +22,7 @@ FIGURE_KINDS = [
     "adversarial_vs_eps",
     "robust_vs_train_eps",
 ]
-# Captions by absolute path: report() outside a rule would resolve a relative one against the main Snakefile.
-CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
 PLOT_DATA = ["lambda1_vs_batch", "accuracy_vs_batch", "training_curves"]  # lbhessian.report.dvc.PLOTS
-# The report's per-experiment files, each spelled once; expand() lists them experiment-major, the order in
-# which the figures, tables and page steps read them (core.names.by_experiment).
-FIGURE = f"{RESULTS}/figures/{{experiment}}/{{kind}}.{{ext}}"
-TABLE = f"{RESULTS}/tables/{{experiment}}.{{ext}}"
-
-
-def figure_png(experiment, kind):
-    """One figure's PNG, flagged for Snakemake's report with its caption."""
-    return report(
-        expand(FIGURE, experiment=experiment, kind=kind, ext="png")[0],
-        caption=str(CAPTIONS / f"fig_{kind}.rst"),
-        category="Figures",
-        subcategory=experiment,
-        labels={"experiment": experiment, "figure": kind},
-    )
-
-
-def plain(files):
-    """Paths without their flags: rule all and the page must not carry the report flag, or Snakemake's report
-    would caption them as their files."""
-    return [str(f) for f in files]
 
 
 rule collect:
