@@ -28,9 +28,10 @@ for step in lbconfig.MEASUREMENTS:
             gpu_slots=gpu_slots,
         params:
             settings=measurement_params(step),
-        shell:  # the run's wildcards: the step checks that its checkpoint and metrics.json are of this run
-            f"python -m lbhessian {step}"
-            ' --config "$LBH_CONFIG" --data {input.data} --checkpoint {input.checkpoint}'
+        # {rule}, not the loop's `step`: Snakemake evaluates a shell string again when the job runs, when `step`
+        # is the loop's last value. The run's wildcards: the step checks its checkpoint and metrics.json are of it.
+        shell:
+            'python -m lbhessian {rule} --config "$LBH_CONFIG" --data {input.data} --checkpoint {input.checkpoint}'
             " --metrics {input.metrics} --out {output} --threads {threads} --dataset {wildcards.dataset}"
             " --model {wildcards.model} --mode {wildcards.mode} --batch {wildcards.batch} --seed {wildcards.seed}"
             " > {log} 2>&1"
