@@ -27,11 +27,10 @@ for step in lbconfig.MEASUREMENTS:
             gpu=GPUS,
             gpu_slots=gpu_slots,
         params:
+            step=step,  # the shell string must not read `step`: Snakemake evaluates it again when the job runs
             settings=measurement_params(step),
-        # {rule}, not the loop's `step`: Snakemake evaluates a shell string again when the job runs, when `step`
-        # is the loop's last value. The run's wildcards: the step checks its checkpoint and metrics.json are of it.
-        shell:
-            'python -m lbhessian {rule} --config "$LBH_CONFIG" --data {input.data} --checkpoint {input.checkpoint}'
+        shell:  # the run's wildcards: the step checks that its checkpoint and metrics.json are of this run
+            'python -m lbhessian {params.step} --config "$LBH_CONFIG" --data {input.data} --checkpoint {input.checkpoint}'
             " --metrics {input.metrics} --out {output} --threads {threads} --dataset {wildcards.dataset}"
             " --model {wildcards.model} --mode {wildcards.mode} --batch {wildcards.batch} --seed {wildcards.seed}"
             " > {log} 2>&1"
