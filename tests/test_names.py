@@ -26,8 +26,9 @@ def sources():
     return files
 
 
-@pytest.mark.parametrize(("what", "patterns", "home"), [("experiment", EXPERIMENT, {NAMES}),
-                                                        ("run identity", IDENTITY, {NAMES, COMMON})])  # fmt: skip
+@pytest.mark.parametrize(
+    ("what", "patterns", "home"), [("experiment", EXPERIMENT, {NAMES}), ("run identity", IDENTITY, {NAMES, COMMON})]
+)
 def test_names_are_built_only_in_their_home(what, patterns, home):
     found = [
         f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
@@ -41,8 +42,12 @@ def test_names_are_built_only_in_their_home(what, patterns, home):
 
 def test_the_guard_sees_the_spellings_it_forbids():
     """The patterns match the spellings that were in the code before issue 23."""
-    for line in ('f"{dataset}_{model}"', "f\"{e['dataset']}_{e['model']}\"", 'df["dataset"] + "_" + df["model"]',
-                 'exp.rsplit("_", 1)'):  # fmt: skip
+    for line in (
+        'f"{dataset}_{model}"',
+        "f\"{e['dataset']}_{e['model']}\"",
+        'df["dataset"] + "_" + df["model"]',
+        'exp.rsplit("_", 1)',
+    ):
         assert any(p.search(line) for p in EXPERIMENT), line
     assert IDENTITY[0].search('{"dataset": d, "model": m, "mode": mo, "batch": b, "seed": s}')
     assert IDENTITY[0].search('RUN_FLAGS = ("dataset", "model", "mode", "batch", "seed")')
@@ -75,7 +80,9 @@ def test_experiment_name_round_trips_with_underscores_in_the_dataset():
 
 def test_by_experiment_groups_files_experiment_major():
     files = ["a/k1", "a/k2", "b/k1", "b/k2"]
-    assert by_experiment(["a", "b"], ["k1", "k2"], files) == {"a": {"k1": "a/k1", "k2": "a/k2"},
-                                                             "b": {"k1": "b/k1", "k2": "b/k2"}}  # fmt: skip
+    assert by_experiment(["a", "b"], ["k1", "k2"], files) == {
+        "a": {"k1": "a/k1", "k2": "a/k2"},
+        "b": {"k1": "b/k1", "k2": "b/k2"},
+    }
     with pytest.raises(Exception, match="2 experiments x 2 kinds, but 3 files"):
         by_experiment(["a", "b"], ["k1", "k2"], files[:3])

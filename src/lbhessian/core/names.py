@@ -27,8 +27,8 @@ class RunId(NamedTuple):
             run = dict(run.items())
         batch = run["batch"] if "batch" in run else run.get("batch_size")
         seed = run.get("seed")
-        return cls(run.get("dataset"), run.get("model"), run.get("mode"), str(batch),
-                   int(seed) if isinstance(seed, str) and seed.isdigit() else seed)  # fmt: skip
+        seed = int(seed) if isinstance(seed, str) and seed.isdigit() else seed
+        return cls(run.get("dataset"), run.get("model"), run.get("mode"), str(batch), seed)
 
     @classmethod
     def of_metrics(cls, metrics: Mapping) -> "RunId":

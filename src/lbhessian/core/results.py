@@ -8,8 +8,13 @@ from lbhessian.core.errors import LbhError
 RESNET = re.compile(r"ResNet(\d+)$")
 # The per-run files collect reads, by kind (the flag each is passed with, e.g. --spectrum): the workflow's targets,
 # the collect step's arguments and summary.csv's "{kind}_file" columns.
-RUN_FILES = {"metrics": "metrics.json", "history": "history.csv", "spectrum": "spectrum.json", "inputs": "inputs.json",
-             "attack": "attack.json"}  # fmt: skip
+RUN_FILES = {
+    "metrics": "metrics.json",
+    "history": "history.csv",
+    "spectrum": "spectrum.json",
+    "inputs": "inputs.json",
+    "attack": "attack.json",
+}
 # What names a run in summary.csv (the metrics.json keys it comes from), in the table's order.
 KEY_COLUMNS = ["dataset", "model", "mode", "batch_size", "seed"]
 
