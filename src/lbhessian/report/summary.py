@@ -13,6 +13,7 @@ import pandas as pd
 
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_json
+from lbhessian.core.names import experiment_name
 from lbhessian.core.results import (
     KEY_COLUMNS,
     RUN_FILES,
@@ -282,3 +283,13 @@ def pick_eps(df: pd.DataFrame, attack: str, split: str, wanted=None):
     else:
         eps = min(cols, key=lambda e: (abs(e - float(wanted)), e))
     return eps, cols[eps]
+
+
+def unsettled_runs(runs: pd.DataFrame) -> list[str]:
+    """Labels ("mnist5k_M1 clean bs16 seed3") of runs whose metrics say their end point had not settled."""
+    if "settled" not in runs:
+        return []
+    flag = runs["settled"].astype(str).str.lower().isin(["false", "0", "0.0"])
+    return [
+        f"{experiment_name(r.dataset, r.model)} {r.mode} bs{r.batch_size} seed{r.seed}" for r in runs[flag].itertuples()
+    ]

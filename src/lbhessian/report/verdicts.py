@@ -12,7 +12,7 @@ import pandas as pd
 from lbhessian.report import experiment as ex
 from lbhessian.report import numbers as nb
 from lbhessian.report import writer
-from lbhessian.report.claims import unsettled_runs
+from lbhessian.report.summary import unsettled_runs
 from lbhessian.report.writer import esc
 
 FINDINGS = ("1", "2", "4", "5", "7")  # the paper's findings about batch size and robust training
