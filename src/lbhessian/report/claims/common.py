@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from lbhessian.core import results
-from lbhessian.report.stats import INCONCLUSIVE, Estimate, lean
+from lbhessian.report.stats import INCONCLUSIVE, Estimate, lean, verdict
 
 TITLES = {
     "1": "Sharpness (lambda_1) grows with batch size",
@@ -49,6 +49,21 @@ class Context:
     @property
     def level(self) -> float:
         return float(self.t["confidence"])
+
+    def above_zero(self, claim, check, mode, statistic, est, **kw):
+        """A check that holds when the estimate's 95% interval lies above 0 (a rising trend)."""
+        return self.row(
+            claim,
+            check,
+            mode,
+            statistic,
+            est,
+            "95% interval above 0",
+            verdict(est, 0.0, +1),
+            bar=0.0,
+            direction=+1,
+            **kw,
+        )
 
     def row(
         self,

@@ -97,16 +97,12 @@ def claim5(ctx: Context, clean: pd.DataFrame) -> list[dict]:
         d = with_values(clean, col, positive=True)
         est = trend(np.log2(d["batch_size"]), np.log2(d[col].astype(float)), ctx.level, "greater")
         rows.append(
-            ctx.row(
+            ctx.above_zero(
                 "5",
                 check,
                 "clean",
                 f"slope of log {label} ({split}) on log batch size",
                 est,
-                "95% interval above 0",
-                verdict(est, 0.0, +1),
-                bar=0.0,
-                direction=+1,
                 detail=mean_by_batch(d, col),
                 figure="input_measures_vs_batch",
             )
@@ -202,16 +198,12 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
                 a = with_values(gb, col)
                 est = trend(a["train_eps"], a[col].astype(float), ctx.level, "greater")
                 rows.append(
-                    ctx.row(
+                    ctx.above_zero(
                         "7",
                         f"{check}.bs{b}.{i}",
                         "all",
                         f"slope of {name} accuracy ({split}, eps {g(eps)}) on the training eps",
                         est,
-                        "95% interval above 0",
-                        verdict(est, 0.0, +1),
-                        bar=0.0,
-                        direction=+1,
                         detail=f"bs{b}, {len(a)} runs",
                         figure="robust_vs_train_eps" if attack == "fgsm_linf" else "adversarial_vs_eps",
                         unit="fraction",

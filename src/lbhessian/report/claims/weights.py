@@ -22,16 +22,12 @@ def claim1(ctx: Context, clean: pd.DataFrame) -> list[dict]:
         est = trend(np.log2(d["batch_size"]), np.log2(d["lambda_1"].astype(float)), ctx.level, "greater")
         detail = f"{len(d)} runs at batch sizes {', '.join(map(str, sizes_))}; " + mean_by_batch(d, "lambda_1")
         rows.append(
-            ctx.row(
+            ctx.above_zero(
                 "1",
                 "1a",
                 "clean",
                 "slope of log lambda_1 on log batch size (exponent of a power law)",
                 est,
-                "95% interval above 0",
-                verdict(est, 0.0, +1),
-                bar=0.0,
-                direction=+1,
                 detail=detail,
                 figure="lambda1_vs_batch",
             )
