@@ -12,17 +12,12 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/spectrum.smk"
-include: "workflow/rules/inputs.smk"
-include: "workflow/rules/attack.smk"
+include: "workflow/rules/measure.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
-        run_targets("metrics.json"),
-        run_targets("spectrum.json"),
-        run_targets("inputs.json"),
-        run_targets("attack.json"),
+        *[run_targets(RUN_FILES[kind]) for kind in ("metrics", *lbconfig.MEASUREMENTS)],
         REPORT_TARGETS,

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from helpers.workflow import SMOKE, snakemake
 from lbhessian.core.data import load_prepared, prepare
-from testing_helpers import SMOKE, snakemake
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ import re
 
 import torch
 
-from testing_helpers import ROOT, explicit_weight_hessian
+from helpers.nets import explicit_weight_hessian
+from helpers.workflow import ROOT
 
 
 def test_the_ten_line_example_runs_and_is_right(capsys):

@@ -5,7 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from testing_helpers import ROOT
+from helpers.workflow import ROOT
+from lbhessian.core.config import MEASUREMENTS
 
 SRC = ROOT / "src" / "lbhessian"
 MAX_LINES = 300
@@ -26,6 +27,9 @@ def test_every_rule_has_its_step_module_and_no_module_is_long():
     for smk in [ROOT / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")]:
         rules |= set(re.findall(r"^rule (\w+):", smk.read_text(), re.MULTILINE))
     rules.discard("all")
+    # The measurement rules are defined once, in a loop over their names (workflow/rules/measure.smk).
+    assert "for step in lbconfig.MEASUREMENTS:" in (ROOT / "workflow" / "rules" / "measure.smk").read_text()
+    rules |= set(MEASUREMENTS)
     assert {"data", "train", "spectrum", "inputs", "attack", "collect", "figures", "tables", "claims"} <= rules
     for rule in rules:
         text = (SRC / "steps" / f"{rule}.py").read_text()

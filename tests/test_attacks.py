@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.configs import smoke_config
+from helpers.nets import fit_sgd
 from lbhessian import attacks
 from lbhessian.core.errors import LbhError
-from testing_helpers import fit_sgd, smoke_config
 
 INSTALL_HINT = (
     "torchattacks is not installed: run `.venv/bin/pip install --no-deps -r envs/requirements-nodeps.txt` "

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from helpers.workflow import ROOT
 from lbhessian.core.config import load
-from testing_helpers import ROOT
 
 spec = importlib.util.spec_from_file_location("bench_grid", ROOT / "benchmarks" / "bench_grid.py")
 bench_grid = importlib.util.module_from_spec(spec)

@@ -5,61 +5,19 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from lbhessian.core.config import attack_settings, defaults, modes_for, run_config, validate
+from helpers.claims import synthetic, thresholds
+from lbhessian.core.config import attack_settings, modes_for, run_config, validate
 from lbhessian.core.errors import LbhError
 from lbhessian.report import stats
 from lbhessian.report.claims import FAILS, HOLDS, INCONCLUSIVE, TITLES, evaluate, to_html, to_markdown
 
-BATCHES = (32, 128, 512, 2048)
 FIGURES = {
     "lambda1_vs_batch", "topk_eigenvalues", "landscape_1d", "landscape_2d", "training_dynamics",
     "accuracy_vs_batch", "input_measures_vs_batch", "input_hessian_spectrum", "adversarial_vs_eps",
     "robust_vs_train_eps", None,
 }  # fmt: skip
-
-
-def synthetic(tmp_path, effect=1.0, seeds=range(4), batches=BATCHES, noise=0.05, rng=0, robust_eps=(0.05, 0.1)):
-    """A summary table with a planted batch-size effect of known size: lambda_i, trace, ||grad_x J|| and
-    lambda_1(H_x) scale as batch^(0.3 effect); test and FGSM/PGD accuracy fall by 0.01 / 0.05 effect per
-    doubling; robust training (eps levels robust_eps at the smallest batch) halves lambda_1 per 0.1 eps and
-    adds 0.3 accuracy per 0.1 eps. effect=-1 reverses every trend; effect=0 is the null."""
-    rng = np.random.default_rng(rng)
-    history = tmp_path / "history.csv"
-    history.parent.mkdir(parents=True, exist_ok=True)
-    history.write_text("epoch,train_loss,lambda1,grad_norm\n1,1.0,5.0,1.0\n2,0.3,,\n3,0.1,6.0,0.05\n")
-    rows = []
-    for bs in batches:
-        for eps in (0.0, *robust_eps) if bs == batches[0] else (0.0,):
-            for seed in seeds:
-                d = math.log2(bs / batches[0])
-                jitter = lambda scale=noise: float(rng.normal(0, scale))  # noqa: E731
-                lam = 10 * 2 ** (0.3 * effect * d) * 2 ** (-10 * eps) * math.exp(jitter())
-                row = {
-                    "dataset": "mnist5k", "model": "M1", "mode": "clean" if eps == 0 else f"fgsm{eps:g}",
-                    "batch_size": bs, "seed": seed, "status": "ok", "robust": eps > 0, "robust_eps": eps or np.nan,
-                    "stop_rule": "target_loss", "reached_target": True, "epochs": 3, "history_file": str(history),
-                    "test_acc": 0.97 - 0.01 * effect * d + jitter(0.003) + 0.5 * eps,
-                    "min_eigenvalue": -0.01 * lam, "grad_norm": 0.04,
-                    "landscape_argmin_alpha": 0.0, "landscape_alpha_step": 0.1,
-                    "input_exact_images_train": 2, "input_exact_images_test": 2, "input_exact_min_rel": -1e-16,
-                    "input_exact_rank_excess": 0.0, "power_max_rel_diff": 1e-4,
-                    "input_grad_norm_test": 0.5 * 2 ** (0.3 * effect * d) * math.exp(jitter()),
-                    "input_lambda1_test": 2 * 2 ** (0.3 * effect * d) * math.exp(jitter()),
-                    "trace": 50 * 2 ** (0.3 * effect * d) * math.exp(jitter()),
-                }  # fmt: skip
-                for i in (1, 2, 3):
-                    row[f"lambda_{i}"] = lam / i * math.exp(jitter())
-                for col, base in (("acc_fgsm_linf_eps0.2_test", 0.6), ("acc_pgd_linf_eps0.2_test", 0.3)):
-                    row[col] = base - 0.05 * effect * d + 3 * eps + jitter(0.01)
-                rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def thresholds(**kw):
-    return {**defaults("report")["claims"], **kw}
 
 
 def by_check(result):

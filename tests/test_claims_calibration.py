@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from test_claims import synthetic, thresholds
 
+from helpers.claims import synthetic, thresholds
 from lbhessian.report.claims import BATCH_CLAIMS, HOLDS, evaluate
 from lbhessian.report.summary import read_summary
 

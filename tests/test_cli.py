@@ -6,9 +6,9 @@ import sys
 
 import torch
 
+from helpers.workflow import SMOKE
 from lbhessian.core.data import prepare
 from lbhessian.core.io import write_json
-from testing_helpers import SMOKE
 
 
 def lbh(*args, cwd):

@@ -1,5 +1,5 @@
 """collect: per-run files -> summary.csv, headline metrics and plot data, on the synthetic grid of
-testing_helpers.make_runs (known values, so every assertion can be checked by hand)."""
+helpers.runs.make_runs (known values, so every assertion can be checked by hand)."""
 
 import json
 import math
@@ -7,11 +7,12 @@ import math
 import pandas as pd
 import pytest
 
+from helpers.runs import make_runs
 from lbhessian.core.errors import LbhError
+from lbhessian.core.io import write_json
 from lbhessian.core.results import acc_column, parse_acc_column
 from lbhessian.report.dvc import PLOTS, headline_metrics, write_plot_data
 from lbhessian.report.summary import collect, read_summary
-from testing_helpers import make_runs
 
 
 def test_collect_one_row_per_run_with_the_known_values(tmp_path):
@@ -64,8 +65,8 @@ def test_missing_optional_files_and_diverged_runs_leave_empty_cells(tmp_path):
     small["attack"].unlink()
     small["inputs"].unlink()
     metrics = json.loads(big["metrics"].read_text())
-    big["metrics"].write_text(json.dumps({**metrics, "status": "diverged", "test_acc": None}))
-    big["spectrum"].write_text(json.dumps({"status": "skipped", "reason": "training diverged"}))
+    write_json(big["metrics"], {**metrics, "status": "diverged", "test_acc": None})
+    write_json(big["spectrum"], {"status": "skipped", "reason": "training diverged"})
     df = collect(runs).set_index("batch_size")
     assert math.isnan(df.loc[32, "input_lambda1_test"]) and math.isnan(df.loc[32, "clean_acc_test"])
     assert df.loc[1024, "status"] == "diverged" and math.isnan(df.loc[1024, "lambda_1"])

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers.nets import assert_same_state, explicit_weight_hessian, state, tiny_data, tiny_net
 from lbhessian.core.errors import LbhError
 from lbhessian.curvature import InputHessian, WeightHessian, exact_input_hessian, frozen
-from testing_helpers import assert_same_state, explicit_weight_hessian, state, tiny_data, tiny_net
 
 
 @pytest.mark.parametrize("bn", [False, True])

@@ -8,11 +8,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from helpers.runs import REPORT_EPS, known, synthetic_results
 from lbhessian.core.errors import LbhError
 from lbhessian.report import figures
 from lbhessian.report.figures.style import nice_log_ticks
 from lbhessian.report.tables import run_tables, summary_tables, write_tables
-from testing_helpers import REPORT_EPS, known, synthetic_results
 
 REPO = Path(__file__).resolve().parents[1]
 EXP = "mnist5k_M1"
@@ -233,9 +233,9 @@ def test_workflow_lists_every_figure_kind():
 
 def test_report_page_links_units_and_experiment(grid, tmp_path):
     """Catches: a link to a check/figure/table that is not on the page, accuracies left as fractions, an
-    unrendered caption, thresholds without reasons, the old "mnist5k/M1" spelling, a missing run."""
+    unrendered caption, thresholds without reasons, a missing run."""
+    from helpers.claims import synthetic_claims
     from lbhessian.report.page import build
-    from testing_helpers import synthetic_claims
 
     root, df = grid
     kinds = ["lambda1_vs_batch", "accuracy_vs_batch"]
@@ -243,7 +243,6 @@ def test_report_page_links_units_and_experiment(grid, tmp_path):
     pngs = {k: tmp_path / f"{k}.png" for k in kinds}
     figures.make_figures(df, EXP, kinds, list(pngs.values()), [tmp_path / f"{k}.pdf" for k in kinds], settings, root)
     claims = synthetic_claims()
-    claims["checks"][0]["experiment"] = "mnist5k/M1"  # the old spelling: shown as mnist5k_M1
     captions = {k: (REPO / f"workflow/report/fig_{k}.rst").read_text() for k in kinds}
     from lbhessian.core.config import load
 
@@ -254,7 +253,7 @@ def test_report_page_links_units_and_experiment(grid, tmp_path):
     assert links and links <= ids, links - ids
     assert {"fig-mnist5k_M1-lambda1_vs_batch", "checks-1", "tables-mnist5k_M1", "runs-mnist5k_M1"} <= links
     assert "-5 pp [-7, -3]" in html  # accuracy gap -0.05 [-0.07, -0.03] in percentage points
-    assert "mnist5k/M1" not in html and "{{" not in html and "Made by config <code>params.yaml</code>" in html
+    assert "{{" not in html and "Made by config <code>params.yaml</code>" in html
     assert "the paper&#x27;s &#x27;at least twice as sharp&#x27;" in html  # the threshold's reason
     assert "stand-in: the paper&#x27;s M1 architecture was not recovered" in html
     assert html.count("data:image/png;base64,") == 2 and "<script" not in html and "http" not in html.split("<nav>")[0]
@@ -267,7 +266,7 @@ def test_pipeline_report_rules_and_snakemake_report(tmp_path):
     `snakemake --report`: both reports hold every figure; results/report.html is one offline page."""
     import yaml
 
-    from testing_helpers import SMOKE, check_report, snakemake
+    from helpers.workflow import SMOKE, check_report, snakemake
 
     cfg = yaml.safe_load(SMOKE.read_text())
     cfg["train"]["batch_sizes"], cfg["train"]["seeds"] = [32, 256, 1024], [0, 1]

@@ -7,21 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.configs import section, smoke_config
+from helpers.nets import MNIST_INFO, assert_same_state, mnist_like, relu_bn_net, small_split, state
+from helpers.workflow import ROOT
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
 from lbhessian.curvature import exact_input_hessian
 from lbhessian.measure import exact_input_spectrum, input_curvature, input_curvature_of
-from testing_helpers import (
-    MNIST_INFO,
-    ROOT,
-    assert_same_state,
-    mnist_like,
-    relu_bn_net,
-    section,
-    small_split,
-    smoke_config,
-    state,
-)
 
 
 def test_rank_of_a_saturated_softmax_counts_only_resolvable_eigenvalues():

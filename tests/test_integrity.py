@@ -10,16 +10,17 @@ import subprocess
 import pytest
 import torch
 
+from helpers.workflow import SMOKE, snakemake
 from lbhessian.cli import main as cli_main
 from lbhessian.core import config, limits
 from lbhessian.core.checkpoint import load_checkpoint
 from lbhessian.core.data import load_prepared, prepare
 from lbhessian.core.errors import LbhError, Preempted
+from lbhessian.core.results import RUN_FILES
 from lbhessian.steps.attack import main as attack_main
 from lbhessian.steps.collect import main as collect_main
 from lbhessian.steps.train import main as train_main
 from lbhessian.training import train_run
-from testing_helpers import SMOKE, snakemake
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +168,9 @@ def test_checkpoint_trained_with_other_settings_is_refused(grid, tmp_path):
 
 def _collect(grid, tmp_path, metrics):
     out = tmp_path / "summary.csv"
-    collect_main(str(grid / "cfg.yaml"), metrics, *[[str(tmp_path / f"none{i}") for i in range(2)]] * 4,
-                 str(out), str(tmp_path / "metrics.json"), [str(tmp_path / f"p{i}.csv") for i in range(3)])  # fmt: skip
+    others = {kind: [str(tmp_path / f"none{i}") for i in range(2)] for kind in RUN_FILES if kind != "metrics"}
+    collect_main(str(grid / "cfg.yaml"), str(out), str(tmp_path / "metrics.json"),
+                 [str(tmp_path / f"p{i}.csv") for i in range(3)], metrics=metrics, **others)  # fmt: skip
     return out
 
 
@@ -254,9 +256,10 @@ def test_a_failed_write_removes_the_outputs_written_before_it(grid, tmp_path):
     directory should be): summary.csv and metrics.json must go too."""
     (tmp_path / "blocked").write_text("x")
     with pytest.raises(LbhError, match="cannot create directory"):
-        collect_main(str(grid / "cfg.yaml"), [str(grid / "M1/metrics.json"), str(grid / "M2/metrics.json")],
-                     *[["none", "none"]] * 4, str(tmp_path / "summary.csv"), str(tmp_path / "metrics.json"),
-                     [str(tmp_path / "blocked" / f"p{i}.csv") for i in range(3)])  # fmt: skip
+        collect_main(str(grid / "cfg.yaml"), str(tmp_path / "summary.csv"), str(tmp_path / "metrics.json"),
+                     [str(tmp_path / "blocked" / f"p{i}.csv") for i in range(3)],
+                     metrics=[str(grid / "M1/metrics.json"), str(grid / "M2/metrics.json")],
+                     **{kind: ["none", "none"] for kind in RUN_FILES if kind != "metrics"})  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocked"]
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
+from helpers.workflow import ROOT, SMOKE
 from lbhessian.core.data import prepare
-from testing_helpers import ROOT, SMOKE
 
 # What differs between x86-64 machines, imitated on this one: the best ISA each library may use.
 MACHINES = {

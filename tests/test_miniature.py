@@ -9,11 +9,11 @@ import sys
 import pytest
 import yaml
 
-from fake_datasets import write_cifar, write_mnist
+from helpers.datasets import write_cifar, write_mnist
+from helpers.workflow import ROOT
 from lbhessian.core import config, miniature
 from lbhessian.core.data import load_prepared, prepare
 from lbhessian.core.errors import LbhError
-from testing_helpers import ROOT
 
 PAPER = ROOT / "config" / "paper.yaml"
 

@@ -4,8 +4,8 @@ test, and the resampled verdict rates of whole claims (report.power)."""
 import numpy as np
 import pytest
 from scipy import stats
-from test_claims import synthetic, thresholds
 
+from helpers.claims import synthetic, thresholds
 from lbhessian.report.claims import HOLDS
 from lbhessian.report.power import decided, resample, two_group_power, verdict_rates, welch_power
 

@@ -8,11 +8,11 @@ import sys
 import pytest
 import yaml
 
+from helpers.workflow import ROOT, SMOKE, snakemake
 from lbhessian.core.config import load
 from lbhessian.core.errors import LbhError
 from lbhessian.report.replication import UNSTABLE, compare, overall, to_markdown
 from lbhessian.steps.replicate import derive
-from testing_helpers import ROOT, SMOKE, snakemake
 
 
 def test_a_replication_changes_only_the_seeds_results_and_kernels():

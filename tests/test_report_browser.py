@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.runs import synthetic_results
 from lbhessian.report.figures import FIGURES
-from testing_helpers import synthetic_results
 
 # A real browser (installed with apt where it can be): part of `make test`, not of `make check`.
 pytestmark = pytest.mark.slow

@@ -9,14 +9,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.legend import Legend
-from test_claims import synthetic, thresholds
 
+from helpers.claims import synthetic, thresholds
+from helpers.runs import synthetic_results
 from lbhessian.core.config import load
 from lbhessian.report import figtext, figures, verdicts
 from lbhessian.report import numbers as nb
 from lbhessian.report.claims import evaluate
 from lbhessian.report.page import build
-from testing_helpers import synthetic_results
 
 REPO = Path(__file__).resolve().parents[1]
 EXP = "mnist5k_M1"

@@ -10,11 +10,12 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from helpers.configs import section, smoke_config
+from helpers.nets import fit_sgd
 from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.results import eps_key
 from lbhessian.measure import robustness
-from testing_helpers import fit_sgd, section, smoke_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = section(

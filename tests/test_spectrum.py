@@ -7,21 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers.configs import section, smoke_config
+from helpers.nets import MNIST_INFO, assert_same_state, explicit_weight_hessian, mnist_like, state, tiny_net
 from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
 from lbhessian.curvature import WeightHessian, lanczos, power_iteration, track
 from lbhessian.measure import weight_spectrum
-from testing_helpers import (
-    MNIST_INFO,
-    assert_same_state,
-    explicit_weight_hessian,
-    mnist_like,
-    section,
-    smoke_config,
-    state,
-    tiny_net,
-)
 
 
 def trained_lenet(tmp_path, n=128):
@@ -184,8 +176,7 @@ def test_bad_config():
 def test_the_power_check_runs_where_the_schema_key_selects(tmp_path):
     """spectrum.check_power: first_seed gives the power iteration to the first seed of train.seeds only (every
     setting has one), all to every run, none to no run; claim 8 is then judged on the runs that have it."""
-    from test_claims import synthetic, thresholds
-
+    from helpers.claims import synthetic, thresholds
     from lbhessian.core.config import spectrum_settings
     from lbhessian.report.claims import FAILS, HOLDS, evaluate
 

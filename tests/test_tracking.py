@@ -4,9 +4,9 @@ cheaper where evaluations are close (the settledness check's points, a few small
 import torch
 import torch.nn.functional as F
 
+from helpers.nets import MNIST_INFO
 from lbhessian.core.models import build_model
 from lbhessian.curvature import WeightHessian, lanczos, track
-from testing_helpers import MNIST_INFO
 
 
 def test_warm_started_tracking_is_as_accurate_as_a_cold_start_for_fewer_products(mnist5k):

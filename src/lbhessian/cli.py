@@ -8,8 +8,9 @@ import sys
 
 from lbhessian.core.errors import LbhError
 from lbhessian.core.kernels import configured, pin
+from lbhessian.core.names import RUN_KEYS
+from lbhessian.core.results import RUN_FILES
 
-RUN_FLAGS = ("dataset", "model", "mode", "batch", "seed")
 CONFIG_HELP = "experiment config file (default: $LBH_CONFIG, else params.yaml)"
 
 
@@ -32,18 +33,18 @@ def _parser():
          threads)  # fmt: skip
     verb(
         "train", "train one run of the grid",
-        *[(f"--{k}", one) for k in ("data", "dataset", "model", "mode", "batch")], ("--seed", {"type": int, **one}),
+        ("--data", one), *[(f"--{k}", {"type": int, **one} if k == "seed" else one) for k in RUN_KEYS],
         *[(f"--{k}", one) for k in ("checkpoint", "history", "metrics", "resume")], threads,
     )  # fmt: skip
     # The run measured (the rule's wildcards): its metrics.json and checkpoint must be of that run.
-    which_run = [(f"--{k}", {"help": "the run measured (checked against the files)"}) for k in RUN_FLAGS]
+    which_run = [(f"--{k}", {"help": "the run measured (checked against the files)"}) for k in RUN_KEYS]
     run_files = [(f"--{k}", one) for k in ("data", "checkpoint", "metrics", "out")] + which_run
     verb("spectrum", "weight-Hessian spectrum, gradient norm, trace and loss landscape of a run", *run_files, threads)
     verb("inputs", "input-gradient norms and input-Hessian spectra of a run", *run_files, threads)
     verb("attack", "adversarial accuracy (FGSM, PGD) of a run over the eps grid", *run_files, threads)
     verb(
         "collect", "every run's files -> summary.csv, headline metrics and plot data (one file per run, same order)",
-        *[(f"--{k}", many) for k in ("metrics", "history", "spectrum", "inputs", "attack")],
+        *[(f"--{k}", many) for k in RUN_FILES],
         ("--out", one), ("--headline", one), ("--plots", many),
     )  # fmt: skip
     verb(

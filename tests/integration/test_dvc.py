@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testing_helpers import ROOT, SMOKE
+from helpers.workflow import ROOT, SMOKE
 
 pytestmark = pytest.mark.slow
 

@@ -13,13 +13,13 @@ import pytest
 import torch
 import yaml
 
-from fake_datasets import write_cifar, write_mnist
+from helpers.datasets import write_cifar, write_mnist
+from helpers.workflow import ROOT, run_dir, snakemake
 from lbhessian.core import config, miniature
 from lbhessian.core.checkpoint import load_checkpoint
 from lbhessian.core.data import load_prepared
 from lbhessian.core.results import eps_key
 from lbhessian.report import figures
-from testing_helpers import ROOT, run_dir, snakemake
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 import yaml
 
+from helpers.workflow import SMOKE, check_report, run_dir, snakemake, without_timings
 from lbhessian.core import config
 from lbhessian.core.checkpoint import load_checkpoint
-from testing_helpers import SMOKE, check_report, run_dir, snakemake, without_timings
 
 pytestmark = pytest.mark.slow
 

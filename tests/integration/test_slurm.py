@@ -18,9 +18,11 @@ import torch
 import yaml
 from slurm_cluster import PROFILE_SLURM, REPO, SlurmCluster, run_snakemake, venv_bin
 
+from helpers.workflow import run_dir as run_folder
+from helpers.workflow import without_timings
 from lbhessian.core import config as lbconfig
 from lbhessian.core.checkpoint import load_checkpoint
-from testing_helpers import without_timings
+from lbhessian.core.results import RUN_FILES
 
 SMOKE = REPO / "config" / "smoke.yaml"
 
@@ -84,8 +86,8 @@ def test_toy_workflow_every_job_goes_through_sbatch(slurm_cluster: SlurmCluster,
 # as its own sbatch job, in about two minutes. Its outputs are compared with the same targets run locally
 # (fixture `local_smoke`: the whole smoke grid of tests/conftest.py would cost this lane twice as much).
 
-PER_RUN_STEPS = ["train", "spectrum", "inputs", "attack"]  # GPU steps in profiles/slurm
-RUN_FILES = ["metrics.json", "spectrum.json", "inputs.json", "attack.json"]
+PER_RUN_STEPS = ["train", *lbconfig.MEASUREMENTS]  # GPU steps in profiles/slurm
+MEASURED = [RUN_FILES[kind] for kind in ("metrics", *lbconfig.MEASUREMENTS)]
 
 
 def _chosen_run() -> str:
@@ -94,11 +96,11 @@ def _chosen_run() -> str:
     runs = lbconfig.runs(cfg)
     minibatch = [r for r in runs if r["mode"] == "clean" and r["batch"] != "full"]
     r = max(minibatch, key=lambda r: int(r["batch"])) if minibatch else runs[0]  # fewest steps: fastest
-    return f"{cfg['results']}/runs/{r['dataset']}/{r['model']}/{r['mode']}/bs{r['batch']}/seed{r['seed']}"
+    return str(run_folder(Path("."), cfg, r))
 
 
 def _workflow_args(run_dir: str, *extra: str) -> list[str]:
-    targets = [f"{run_dir}/{name}" for name in RUN_FILES]
+    targets = [f"{run_dir}/{name}" for name in MEASURED]
     return ["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), *_slurm_args(*extra), *targets]
 
 
@@ -125,7 +127,7 @@ def local_smoke(tmp_path_factory):
     """The same run's targets, made locally with the same Snakefile and config (no profile)."""
     workdir = tmp_path_factory.mktemp("local_smoke")
     run_dir = _chosen_run()
-    targets = [f"{run_dir}/{name}" for name in RUN_FILES]
+    targets = [f"{run_dir}/{name}" for name in MEASURED]
     run = run_snakemake(["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), "--cores", "2", *targets],
                         workdir, _local_env(), timeout=1200)  # fmt: skip
     assert run.returncode == 0 and not run.timed_out, run.log[-6000:]
@@ -157,7 +159,7 @@ def test_smoke_every_job_went_through_sbatch(slurm_cluster: SlurmCluster, slurm_
 def test_smoke_outputs_equal_a_local_run(slurm_smoke, local_smoke):
     slurm_dir, run_dir, _ = slurm_smoke
     local_dir = local_smoke
-    for name in RUN_FILES:
+    for name in MEASURED:
         via_slurm = json.loads((slurm_dir / run_dir / name).read_text())
         local = json.loads((local_dir / run_dir / name).read_text())
         assert without_timings(via_slurm) == without_timings(local), name

@@ -1,5 +1,4 @@
 # Helpers that turn the config into targets. The steps themselves live in src/lbhessian (one CLI each).
-import json
 import os
 import sys
 from pathlib import Path
@@ -16,6 +15,8 @@ ENV = str(Path(workflow.basedir) / "envs" / "lbhessian.yaml")
 from lbhessian.core import config as lbconfig
 from lbhessian.core import limits as lblimits
 from lbhessian.core.errors import LbhError
+from lbhessian.core.names import RunId, config_experiments
+from lbhessian.core.results import RUN_FILES
 
 # Relative to the working directory: the report rules take it as an input, and Snakemake's metadata records
 # input paths, so a checkout that moves (a clone, a DVC pull elsewhere) must not see it as another file.
@@ -66,12 +67,23 @@ def run_targets(name):
 
 
 def run_spec(wildcards):
-    """The resolved settings of one run, as a param: a changed setting reruns exactly the runs it affects."""
-    w = wildcards
-    return json.dumps(
-        lbconfig.run_config(config, w.dataset, w.model, w.mode, w.batch, w.seed),
-        sort_keys=True,
-    )
+    """The resolved settings of one run (what the train step reads), as a param: a changed setting reruns exactly
+    the runs it affects."""
+    return lbconfig.params_json(lbconfig.run_config(config, *RunId.of(wildcards)))
+
+
+# The report's files per experiment, each spelled once; expand() lists them experiment-major, the order in
+# which the figures, tables and page steps read them (core.names.by_experiment).
+FIGURE = f"{RESULTS}/figures/{{experiment}}/{{kind}}.{{ext}}"
+TABLE = f"{RESULTS}/tables/{{experiment}}.{{ext}}"
+# Captions by absolute path: report() outside a rule would resolve a relative one against the main Snakefile.
+CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
+
+
+def measurement_params(step):
+    """A measurement rule's params: exactly the settings its step reads for the run (core.config's
+    measurement_params, which the step calls too), so a changed setting reruns exactly the jobs it affects."""
+    return lambda w: lbconfig.params_json(lbconfig.measurement_params(config, step, RunId.of(w)))
 
 
 def log_of(step):
@@ -106,3 +118,20 @@ def replications_if_run(wildcards):
     shows each claim's verdict over replications. Never a target: the default pipeline does not replicate."""
     path = f"{RESULTS}/replications.json"
     return [path] if os.path.exists(path) else []
+
+
+def figure_png(experiment, kind):
+    """One figure's PNG, flagged for Snakemake's report with its caption."""
+    return report(
+        expand(FIGURE, experiment=experiment, kind=kind, ext="png")[0],
+        caption=str(CAPTIONS / f"fig_{kind}.rst"),
+        category="Figures",
+        subcategory=experiment,
+        labels={"experiment": experiment, "figure": kind},
+    )
+
+
+def plain(files):
+    """Paths without their flags: rule all and the page must not carry the report flag, or Snakemake's report
+    would caption them as their files."""
+    return [str(f) for f in files]

@@ -1,6 +1,6 @@
 rule data:
     output:
-        PREPARED,
+        prepared=PREPARED,
     log:
         f"{RESULTS}/logs/data/{{dataset}}.log",
     benchmark:
@@ -13,7 +13,7 @@ rule data:
         runtime=60,
     params:
         source=lambda w: config["data"]["local_dirs"].get(w.dataset, "download"),  # provenance
-        checksums=lambda w: json.dumps(config["data"]["checksums"].get(w.dataset), sort_keys=True),
+        checksums=lambda w: lbconfig.params_json(config["data"]["checksums"].get(w.dataset)),
     shell:
         'python -m lbhessian data --config "$LBH_CONFIG" --dataset {wildcards.dataset} --out {output}'
         " --threads {threads} > {log} 2>&1"

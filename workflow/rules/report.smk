@@ -7,9 +7,9 @@
 report: "../report/workflow.rst"
 
 
-# One figure/table set per (dataset, model) of the config. The kinds must match lbhessian.report.figures.FIGURES
-# (a test checks): listed here so that parsing the workflow does not import matplotlib.
-REPORT_EXPERIMENTS = sorted({f"{e['dataset']}_{e['model']}" for e in config["train"]["experiments"]})
+# One figure/table set per experiment of the config (core.names). The kinds must match
+# lbhessian.report.figures.FIGURES (a test checks): listed here so that parsing the workflow does not import matplotlib.
+REPORT_EXPERIMENTS = config_experiments(config)
 FIGURE_KINDS = [
     "lambda1_vs_batch",
     "topk_eigenvalues",
@@ -22,50 +22,13 @@ FIGURE_KINDS = [
     "adversarial_vs_eps",
     "robust_vs_train_eps",
 ]
-# Captions by absolute path: report() outside a rule would resolve a relative one against the main Snakefile.
-CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
 PLOT_DATA = ["lambda1_vs_batch", "accuracy_vs_batch", "training_curves"]  # lbhessian.report.dvc.PLOTS
-FIGURE_PNGS = {
-    f"{exp}__{kind}": report(
-        f"{RESULTS}/figures/{exp}/{kind}.png",
-        caption=str(CAPTIONS / f"fig_{kind}.rst"),
-        category="Figures",
-        subcategory=exp,
-        labels={"experiment": exp, "figure": kind},
-    )
-    for exp in REPORT_EXPERIMENTS
-    for kind in FIGURE_KINDS
-}
-FIGURE_PDFS = {
-    f"{exp}__{kind}_pdf": f"{RESULTS}/figures/{exp}/{kind}.pdf" for exp in REPORT_EXPERIMENTS for kind in FIGURE_KINDS
-}
-TABLE_FILES = {f"{exp}__{ext}": f"{RESULTS}/tables/{exp}.{ext}" for exp in REPORT_EXPERIMENTS for ext in ("csv", "md")}
-
-REPORT_TARGETS = [
-    f"{RESULTS}/summary.csv",
-    f"{RESULTS}/metrics.json",
-    *[f"{RESULTS}/plots/{name}.csv" for name in PLOT_DATA],
-    # Plain paths: rule all must not carry the report flag, or the report would caption them as its files.
-    *[f"{RESULTS}/figures/{exp}/{kind}.png" for exp in REPORT_EXPERIMENTS for kind in FIGURE_KINDS],
-    *FIGURE_PDFS.values(),
-    *TABLE_FILES.values(),
-    f"{RESULTS}/tables/all.md",
-    f"{RESULTS}/tables/all.html",
-    f"{RESULTS}/claims.json",
-    f"{RESULTS}/claims.md",
-    f"{RESULTS}/claims.html",
-    f"{RESULTS}/report.html",
-]
 
 
 rule collect:
     input:
+        **{kind: run_targets(name) for kind, name in RUN_FILES.items()},
         config=CONFIG_FILE,
-        metrics=run_targets("metrics.json"),
-        history=run_targets("history.csv"),
-        spectrum=run_targets("spectrum.json"),
-        inputs=run_targets("inputs.json"),
-        attack=run_targets("attack.json"),
     output:
         summary=f"{RESULTS}/summary.csv",
         metrics=f"{RESULTS}/metrics.json",
@@ -81,22 +44,20 @@ rule collect:
         mem_mb=2000,
         runtime=15,
     shell:
-        "python -m lbhessian collect --config {input.config} --metrics {input.metrics} --history {input.history}"
-        " --spectrum {input.spectrum} --inputs {input.inputs} --attack {input.attack} --out {output.summary}"
-        " --headline {output.metrics} --plots {output.plots} > {log} 2>&1"
+        "python -m lbhessian collect --config {input.config} "
+        + " ".join(f"--{kind} {{input.{kind}}}" for kind in RUN_FILES)
+        + " --out {output.summary} --headline {output.metrics} --plots {output.plots} > {log} 2>&1"
 
 
 rule figures:
     input:
-        config=CONFIG_FILE,
-        summary=f"{RESULTS}/summary.csv",
         # Curves behind the figures (landscapes, training history, input-Hessian spectra).
-        history=run_targets("history.csv"),
-        spectrum=run_targets("spectrum.json"),
-        inputs=run_targets("inputs.json"),
+        **{kind: run_targets(RUN_FILES[kind]) for kind in ("history", "spectrum", "inputs")},
+        config=CONFIG_FILE,
+        summary=rules.collect.output.summary,
     output:
-        **FIGURE_PNGS,
-        **FIGURE_PDFS,
+        png=[figure_png(e, k) for e in REPORT_EXPERIMENTS for k in FIGURE_KINDS],
+        pdf=expand(FIGURE, experiment=REPORT_EXPERIMENTS, kind=FIGURE_KINDS, ext="pdf"),
     log:
         f"{RESULTS}/logs/report/figures.log",
     benchmark:
@@ -108,23 +69,21 @@ rule figures:
         mem_mb=4000,
         runtime=30,
     params:
-        # One experiment's kinds, PNGs and PDFs in the same order (experiment-major).
         experiments=REPORT_EXPERIMENTS,
         kinds=FIGURE_KINDS,
-        png=[f"{RESULTS}/figures/{exp}/{kind}.png" for exp in REPORT_EXPERIMENTS for kind in FIGURE_KINDS],
-        pdf=list(FIGURE_PDFS.values()),
     shell:
         "python -m lbhessian figures --config {input.config} --summary {input.summary}"
-        " --experiment {params.experiments} --kind {params.kinds} --png {params.png} --pdf {params.pdf} > {log} 2>&1"
+        " --experiment {params.experiments} --kind {params.kinds} --png {output.png} --pdf {output.pdf} > {log} 2>&1"
 
 
 rule tables:
     input:
         config=CONFIG_FILE,
-        summary=f"{RESULTS}/summary.csv",
+        summary=rules.collect.output.summary,
     output:
-        **TABLE_FILES,
-        md=f"{RESULTS}/tables/all.md",
+        csv=expand(TABLE, experiment=REPORT_EXPERIMENTS, ext="csv"),
+        md=expand(TABLE, experiment=REPORT_EXPERIMENTS, ext="md"),
+        all_md=f"{RESULTS}/tables/all.md",
         html=report(
             f"{RESULTS}/tables/all.html",
             caption=str(CAPTIONS / "tables.rst"),
@@ -143,17 +102,15 @@ rule tables:
         runtime=10,
     params:
         experiments=REPORT_EXPERIMENTS,
-        csv=[TABLE_FILES[f"{exp}__csv"] for exp in REPORT_EXPERIMENTS],
-        md=[TABLE_FILES[f"{exp}__md"] for exp in REPORT_EXPERIMENTS],
     shell:
         "python -m lbhessian tables --config {input.config} --summary {input.summary} --experiment {params.experiments}"
-        " --csv {params.csv} --md {params.md} --all-md {output.md} --html {output.html} > {log} 2>&1"
+        " --csv {output.csv} --md {output.md} --all-md {output.all_md} --html {output.html} > {log} 2>&1"
 
 
 rule claims:
     input:
         config=CONFIG_FILE,
-        summary=f"{RESULTS}/summary.csv",
+        summary=rules.collect.output.summary,
     output:
         json=f"{RESULTS}/claims.json",
         md=f"{RESULTS}/claims.md",
@@ -183,9 +140,9 @@ rule claims:
 rule page:
     input:
         config=CONFIG_FILE,
-        summary=f"{RESULTS}/summary.csv",
-        claims=f"{RESULTS}/claims.json",
-        png=[f"{RESULTS}/figures/{exp}/{kind}.png" for exp in REPORT_EXPERIMENTS for kind in FIGURE_KINDS],
+        summary=rules.collect.output.summary,
+        claims=rules.claims.output.json,
+        png=plain(rules.figures.output.png),
         # Relative, like CONFIG_FILE: Snakemake's metadata records input paths, and a clone elsewhere (a DVC
         # pull) must not see other files and rerun the page.
         captions=[os.path.relpath(CAPTIONS / f"fig_{kind}.rst") for kind in FIGURE_KINDS],
@@ -209,3 +166,9 @@ rule page:
         "python -m lbhessian page --config {input.config} --summary {input.summary} --claims {input.claims}"
         " --experiment {params.experiments} --kind {params.kinds} --png {input.png} --caption {input.captions}"
         " --replications {input.replications} --out {output.html} > {log} 2>&1"
+
+
+# Everything the report rules make: rule all's targets.
+REPORT_TARGETS = plain(
+    [*rules.collect.output, *rules.figures.output, *rules.tables.output, *rules.claims.output, *rules.page.output]
+)

@@ -1,10 +1,10 @@
 rule train:
     input:
-        data=PREPARED,
+        data=rules.data.output.prepared,
     output:
         checkpoint=f"{RUN_DIR}/checkpoint.pt",
-        history=f"{RUN_DIR}/history.csv",
-        metrics=f"{RUN_DIR}/metrics.json",
+        history=f"{RUN_DIR}/{RUN_FILES['history']}",
+        metrics=f"{RUN_DIR}/{RUN_FILES['metrics']}",
     log:
         log_of("train"),
     benchmark:

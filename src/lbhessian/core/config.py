@@ -9,6 +9,7 @@ import yaml
 
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_text
+from lbhessian.core.names import RunId
 from lbhessian.core.results import RESNET, eps_key
 
 SCHEMA = Path(__file__).with_name("config.schema.json")  # ships inside the package
@@ -146,11 +147,42 @@ def attack_settings(cfg, dataset, model):
 
 def spectrum_settings(cfg, seed) -> dict:
     """What the spectrum step reads for the run of this seed: the spectrum section, with ``check_power`` resolved
-    to whether this run gets the power-iteration check (the rule's params and the step both use this)."""
+    to whether this run gets the power-iteration check."""
     out = copy.deepcopy(cfg["spectrum"])
     rule = out["check_power"]
     out["check_power"] = rule == "all" or (rule == "first_seed" and int(seed) == cfg["train"]["seeds"][0])
     return out
+
+
+# The runtime settings that can change a step's numbers: the device, the thread count (CPU reductions), cuDNN's
+# determinism and the CPU kernels. runtime.gpus only asks the scheduler for a GPU (device: auto then picks it).
+RESULT_RUNTIME = ("device", "threads", "deterministic", "kernels")
+MEASUREMENTS = ("spectrum", "inputs", "attack")  # the per-run measurement steps, one rule each
+
+
+def measurement_params(cfg, step, run) -> dict:
+    """Every setting measurement ``step`` reads for ``run`` (a names.RunId): its section as this run sees it
+    (spectrum: the power check of its seed; attack: its experiment's grid) and the runtime settings that change
+    numbers. The rule's params and the step both use this: a changed setting reruns exactly the jobs it affects."""
+    if step == "spectrum":
+        settings = spectrum_settings(cfg, run.seed)
+    elif step == "attack":
+        settings = attack_settings(cfg, run.dataset, run.model)
+    elif step == "inputs":
+        settings = copy.deepcopy(cfg["inputs"])
+    else:
+        raise LbhError(f"{step}: not a measurement step (one of {', '.join(MEASUREMENTS)})")
+    return {"settings": settings, "runtime": result_runtime(cfg)}
+
+
+def result_runtime(cfg) -> dict:
+    """The runtime settings that can change a step's numbers (RESULT_RUNTIME)."""
+    return {k: cfg["runtime"][k] for k in RESULT_RUNTIME}
+
+
+def params_json(params) -> str:
+    """A rule's params as Snakemake compares them between runs: one canonical JSON string."""
+    return json.dumps(params, sort_keys=True)
 
 
 def modes_for(cfg, exp, batch_size):
@@ -163,15 +195,13 @@ def modes_for(cfg, exp, batch_size):
 
 
 def runs(cfg):
-    """The experiment grid: one dict per run (dataset, model, mode, batch, seed)."""
+    """The experiment grid: one dict per run, its RunId's fields (dataset, model, mode, batch label, seed)."""
     out = []
     for exp in cfg["train"]["experiments"]:
         for bs in exp.get("batch_sizes", cfg["train"]["batch_sizes"]):
             for mode in modes_for(cfg, exp, bs):
                 for seed in cfg["train"]["seeds"]:
-                    out.append(
-                        {"dataset": exp["dataset"], "model": exp["model"], "mode": mode, "batch": str(bs), "seed": seed}
-                    )
+                    out.append(RunId(exp["dataset"], exp["model"], mode, str(bs), seed)._asdict())
     return out
 
 

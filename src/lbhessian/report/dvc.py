@@ -6,6 +6,7 @@ import pandas as pd
 
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import write_text
+from lbhessian.core.results import KEY_COLUMNS, file_column
 from lbhessian.report.summary import ok_runs, pick_eps
 
 
@@ -44,7 +45,7 @@ def write_plot_data(df: pd.DataFrame, files, base=".", headline_eps=None) -> Non
     """Tidy CSVs for `dvc plots`, one row per point: ``files`` are the paths of the PLOTS, in that order."""
     if len(files) != len(PLOTS):
         raise LbhError(f"plot data: expected {len(PLOTS)} files ({', '.join(PLOTS)}), got {len(files)}")
-    keys = ["dataset", "model", "mode", "batch_size", "seed"]
+    keys = KEY_COLUMNS
     ok = ok_runs(df)
     out = {}
     cols = keys + [c for c in ("lambda_1", "grad_norm", "trace") if c in ok]
@@ -58,8 +59,8 @@ def write_plot_data(df: pd.DataFrame, files, base=".", headline_eps=None) -> Non
     out["accuracy_vs_batch"] = acc
     curves = []
     for _, r in ok.iterrows():
-        h = Path(base) / str(r["history_file"])
-        if r["history_file"] and h.exists():
+        h = Path(base) / str(r[file_column("history")])
+        if r[file_column("history")] and h.exists():
             hist = pd.read_csv(h)
             for k in keys:
                 hist.insert(keys.index(k), k, r[k])

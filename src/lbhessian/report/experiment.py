@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from lbhessian.core.names import experiment_name
+
 # (what it is, full train size, full test size, "paper" when it is the paper's own choice, else why it stands
 # in): docs/paper.md. The sizes a run used are the config's train_size / test_size (``data_sizes``).
 DATASETS = {
@@ -104,7 +106,7 @@ def descriptions(cfg: dict) -> pd.DataFrame:
             ("data set", e.get("dataset"), dataset_text(cfg, e), d[3] if d else "unknown"),
             ("network", e.get("model"), m[0], m[1]),
         ):
-            rows.append({"experiment": f"{e.get('dataset')}_{e.get('model')}", "part": kind, "name": name,
+            rows.append({"experiment": experiment_name(e.get("dataset"), e.get("model")), "part": kind, "name": name,
                          "what it is": what, "paper's or stand-in": origin})  # fmt: skip
     return pd.DataFrame(rows).drop_duplicates()
 

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import jinja2
 import pandas as pd
 
+from lbhessian.core.names import experiment_mask, experiment_name, table_experiments
 from lbhessian.report import experiment as ex
 from lbhessian.report import figtext, tables, verdicts, writer
 from lbhessian.report import numbers as nb
@@ -26,16 +27,6 @@ def show(value, unit) -> str:
     if "fraction" in unit or "accuracy" in unit:
         return nb.pct(value)
     return nb.sig(value) + (f" {unit}" if unit else "")
-
-
-def one_spelling(claims: dict) -> dict:
-    """Experiments spelled "{dataset}_{model}" (mnist5k_M1) everywhere, whatever claims.json used."""
-    fix = lambda e: str(e).replace("/", "_")  # noqa: E731
-    out = {**claims, "checks": [{**c, "experiment": fix(c["experiment"])} if c.get("experiment") else c
-                                for c in claims.get("checks") or []]}  # fmt: skip
-    out["claims"] = {k: {**c, "per_experiment": {fix(e): v for e, v in (c.get("per_experiment") or {}).items()}}
-                     for k, c in (claims.get("claims") or {}).items()}  # fmt: skip
-    return out
 
 
 def _fig_id(exp, kind):
@@ -169,12 +160,13 @@ def experiment_view(cfg: dict, config_path: str, claims: dict) -> str:
 
 def _runs_of(df: pd.DataFrame, exp: str) -> pd.DataFrame:
     ok = df[df["status"].astype(str) == "ok"] if "status" in df else df
-    return ok[(ok["dataset"].astype(str) + "_" + ok["model"].astype(str)) == exp] if len(ok) else ok
+    return ok[experiment_mask(ok, exp)] if len(ok) else ok
 
 
 def _headline_eps(cfg: dict, exp: str):
     for e in (cfg.get("train") or {}).get("experiments") or []:
-        if f"{e.get('dataset')}_{e.get('model')}" == exp and e.get("attack", {}).get("headline_eps") is not None:
+        own = e.get("attack", {}).get("headline_eps")
+        if experiment_name(e.get("dataset"), e.get("model")) == exp and own is not None:
             return e["attack"]["headline_eps"]
     return (cfg.get("attack") or {}).get("headline_eps")
 
@@ -190,8 +182,7 @@ def build(
 ) -> str:
     """The whole page. ``pngs``: {experiment: {kind: png path}}; ``captions``: {kind: caption template};
     ``replications``: replications.json (``lbhessian replications``) when one has been run."""
-    claims = one_spelling(claims)
-    exps = list(pngs) or tables.experiments(df)
+    exps = list(pngs) or table_experiments(df)
     title = (cfg.get("report") or {}).get("title") or "lbhessian report"
     thresholds = (cfg.get("report") or {}).get("claims") or {}
     views = [checks_view(claims)]

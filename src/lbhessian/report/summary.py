@@ -6,7 +6,6 @@ per-run files. Every per-run file except metrics.json is optional: a missing one
 """
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +13,20 @@ import pandas as pd
 
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_json
-from lbhessian.core.results import acc_column, parse_acc_column
+from lbhessian.core.names import experiment_name
+from lbhessian.core.results import (
+    KEY_COLUMNS,
+    RUN_FILES,
+    acc_column,
+    file_column,
+    lambda_column,
+    lambda_index,
+    parse_acc_column,
+)
 
-KEY_COLUMNS = ["dataset", "model", "mode", "batch_size", "seed"]
-# The per-run files a summary row was made from: the steps that need curves follow these back.
-FILES = ["metrics", "history", "spectrum", "inputs", "attack"]
-# Columns every consumer (tables, claims, figures) may rely on; the rest depend on the grid.
-REQUIRED_COLUMNS = KEY_COLUMNS + ["status"] + [f"{f}_file" for f in FILES]
+# Columns every consumer (tables, claims, figures) may rely on; the rest depend on the grid. The "{kind}_file"
+# columns name the per-run files a row was made from: the steps that need curves follow these back.
+REQUIRED_COLUMNS = KEY_COLUMNS + ["status"] + [file_column(kind) for kind in RUN_FILES]
 
 
 def _read(path, required: bool):
@@ -71,7 +77,7 @@ def _spectrum_fields(spec: dict | None, path: Path) -> dict:
     row = {}
     eig = train.get("eigenvalues") or []
     for i, v in enumerate(eig, start=1):
-        row[f"lambda_{i}"] = _num(v)
+        row[lambda_column(i)] = _num(v)
     res = [_num(r) for r in (train.get("residuals") or [])]
     row["residual_max"] = max(res) if res else math.nan
     row["hessian_method"] = train.get("method", "")
@@ -206,8 +212,8 @@ def collect_run(files: dict) -> dict:
     row.update(_attack_fields(_read(files.get("attack"), required=False)))
     secs = [row.get(k, math.nan) for k in ("train_seconds", "spectrum_seconds", "inputs_seconds", "attack_seconds")]
     row["total_seconds"] = float(np.nansum(secs)) if np.isfinite(secs).any() else math.nan
-    for name in FILES:
-        row[f"{name}_file"] = str(files[name]) if files.get(name) else ""
+    for kind in RUN_FILES:
+        row[file_column(kind)] = str(files[kind]) if files.get(kind) else ""
     return row
 
 
@@ -215,8 +221,8 @@ def _column_order(columns) -> list[str]:
     def rank(c):
         if c in KEY_COLUMNS:
             return (0, KEY_COLUMNS.index(c), 0.0, c)
-        if m := re.fullmatch(r"lambda_(\d+)", c):
-            return (2, 0, float(m[1]), c)
+        if (i := lambda_index(c)) is not None:
+            return (2, 0, float(i), c)
         if p := parse_acc_column(c):
             return (3, 0, p[1], c)
         if c.endswith("_file"):
@@ -277,3 +283,13 @@ def pick_eps(df: pd.DataFrame, attack: str, split: str, wanted=None):
     else:
         eps = min(cols, key=lambda e: (abs(e - float(wanted)), e))
     return eps, cols[eps]
+
+
+def unsettled_runs(runs: pd.DataFrame) -> list[str]:
+    """Labels ("mnist5k_M1 clean bs16 seed3") of runs whose metrics say their end point had not settled."""
+    if "settled" not in runs:
+        return []
+    flag = runs["settled"].astype(str).str.lower().isin(["false", "0", "0.0"])
+    return [
+        f"{experiment_name(r.dataset, r.model)} {r.mode} bs{r.batch_size} seed{r.seed}" for r in runs[flag].itertuples()
+    ]

@@ -3,17 +3,16 @@
 Accuracies are shown in % everywhere; the CSV keeps summary.csv's fractions (numbers for machines)."""
 
 import math
-import re
 
 import pandas as pd
 
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import write_text
-from lbhessian.core.results import parse_acc_column
+from lbhessian.core.names import experiment_mask
+from lbhessian.core.results import attack_label, attack_rank, lambda_columns, lambda_index, parse_acc_column
 from lbhessian.report import writer
 from lbhessian.report.summary import ok_runs
 
-ATTACK_LABEL = {"fgsm_linf": "FGSM", "fgsm_l2": "FGSM-ℓ2", "pgd_linf": "PGD"}
 TOPICS = ["training", "weight Hessian", "input side", "adversarial"]
 
 
@@ -25,17 +24,15 @@ def value_columns(df: pd.DataFrame) -> list[tuple[str, str, str]]:
     """(column, label, topic) in the paper's order, only for columns holding data; labels carry the unit."""
     cols = [("epochs", "epochs", "training"), ("steps", "steps", "training"), ("train_loss", "train loss", "training")]
     cols += [("train_acc", "train acc %", "training"), ("test_acc", "test acc %", "training")]
-    lam = sorted((c for c in df.columns if re.fullmatch(r"lambda_\d+", c)), key=lambda c: int(c[7:]))
-    cols += [(c, f"λ{c[7:]}(H)", "weight Hessian") for c in lam]
+    cols += [(c, f"λ{lambda_index(c)}(H)", "weight Hessian") for c in lambda_columns(df.columns)]
     cols += [("min_eigenvalue", "λmin(H)", "weight Hessian"), ("trace", "tr(H)", "weight Hessian")]
     cols += [("grad_norm", "‖∇J‖", "weight Hessian")]
     for split in ("train", "test"):
         cols += [(f"input_grad_norm_{split}", f"‖∇ₓJ‖ {split}", "input side")]
         cols += [(f"input_lambda1_{split}", f"λ1(Hₓ) {split}", "input side")]
     acc = [(c, parse_acc_column(c)) for c in df.columns if parse_acc_column(c)]
-    order = list(ATTACK_LABEL)
-    acc.sort(key=lambda a: (order.index(a[1][0]) if a[1][0] in order else 99, a[1][0], a[1][1], a[1][2] != "train"))
-    cols += [(c, f"{ATTACK_LABEL.get(a, a)} ε={e:g} {s} %", "adversarial") for c, (a, e, s) in acc]
+    acc.sort(key=lambda a: (attack_rank(a[1][0]), a[1][0], a[1][1], a[1][2] != "train"))
+    cols += [(c, f"{attack_label(a, short=True)} ε={e:g} {s} %", "adversarial") for c, (a, e, s) in acc]
     return [(c, label, t) for c, label, t in cols if c in df.columns and df[c].notna().any()]
 
 
@@ -109,10 +106,6 @@ def run_tables(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
-def experiments(df: pd.DataFrame) -> list[str]:
-    return [f"{d}_{m}" for d, m in sorted(set(zip(df["dataset"], df["model"], strict=True)))]
-
-
 def _sections(name, tables, prefix) -> str:
     return "".join(f"<h4>{writer.esc(t)}</h4>" + writer.html_table(f, id_=f"{prefix}-{name}-{t.replace(' ', '-')}")
                    for t, f in tables.items())  # fmt: skip
@@ -120,7 +113,7 @@ def _sections(name, tables, prefix) -> str:
 
 def experiment_html(df: pd.DataFrame, name: str) -> str:
     """Both views of one experiment: the per-setting summary, then every run."""
-    all_runs = df[(df["dataset"].astype(str) + "_" + df["model"].astype(str)) == name]
+    all_runs = df[experiment_mask(df, name)]
     g = ok_runs(all_runs)
     n_div = len(all_runs) - len(g)
     note = "mean ± sd over seeds; accuracies in %" + (f"; {n_div} unfinished/diverged run(s) left out" if n_div else "")
@@ -135,7 +128,7 @@ def experiment_html(df: pd.DataFrame, name: str) -> str:
 
 
 def write_tables(df: pd.DataFrame, experiments, csv, md, all_md, all_html) -> None:
-    """Per experiment ("{dataset}_{model}", in the order of the ``csv`` and ``md`` files) a numeric CSV and a
+    """Per experiment (core.names.experiment_name, in the order of the ``csv`` and ``md`` files) a numeric CSV and a
     Markdown file, plus all of them in one Markdown and one HTML page. An experiment without finished runs
     still gets its files (the workflow declares them), saying so."""
     if not experiments:
@@ -145,7 +138,7 @@ def write_tables(df: pd.DataFrame, experiments, csv, md, all_md, all_html) -> No
     ok = ok_runs(df)
     md_all, html = [], []
     for name, csv_path, md_path in zip(experiments, csv, md, strict=True):
-        g = ok[(ok["dataset"].astype(str) + "_" + ok["model"].astype(str)) == name]
+        g = ok[experiment_mask(ok, name)]
         num = experiment_table(g) if not g.empty else pd.DataFrame(columns=["mode", "batch_size", "seeds", "runs"])
         write_text(csv_path, num.to_csv(index=False))
         text = f"### {name}\n\nmean ± sd over seeds; accuracies in %\n\n"

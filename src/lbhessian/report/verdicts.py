@@ -12,6 +12,7 @@ import pandas as pd
 from lbhessian.report import experiment as ex
 from lbhessian.report import numbers as nb
 from lbhessian.report import writer
+from lbhessian.report.summary import unsettled_runs
 from lbhessian.report.writer import esc
 
 FINDINGS = ("1", "2", "4", "5", "7")  # the paper's findings about batch size and robust training
@@ -171,9 +172,8 @@ def replication_line(reps: dict | None) -> str:
 
 def unsettled_line(claims: dict, df: pd.DataFrame) -> str:
     runs = list(claims.get("unsettled") or [])
-    if not runs and "settled" in df:
-        flag = df["settled"].astype(str).str.lower().isin(["false", "0", "0.0"])
-        runs = [f"{r.dataset}_{r.model} {r.mode} bs{r.batch_size} seed{r.seed}" for r in df[flag].itertuples()]
+    if not runs:
+        runs = unsettled_runs(df)
     if runs:
         return (
             f"<b>{len(runs)} run(s) had not settled</b> at their end point (lambda_1 or the loss still moving; "

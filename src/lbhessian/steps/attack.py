@@ -1,17 +1,11 @@
 """The ``attack`` step: attack.json of one trained run, by ``measure.robustness`` (accuracy under FGSM and PGD
 over the run's experiment's eps grids)."""
 
-from lbhessian.core.config import attack_settings
 from lbhessian.measure import robustness
 from lbhessian.steps.common import expected_run, measure_run
-
-
-def _settings(cfg, run):
-    """The run's experiment's own eps grids (train.experiments[].attack over the attack section)."""
-    return attack_settings(cfg, run["dataset"], run["model"])
 
 
 def main(config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None,
          seed=None):  # fmt: skip
     expected = expected_run(dataset, model, mode, batch, seed)
-    measure_run(config, data, checkpoint, metrics, out, threads, _settings, robustness, expected)
+    measure_run(config, data, checkpoint, metrics, out, threads, "attack", robustness, expected)

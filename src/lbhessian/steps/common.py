@@ -5,11 +5,11 @@ import sys
 import time
 
 from lbhessian.core.checkpoint import load_checkpoint
-from lbhessian.core.config import load, run_config
+from lbhessian.core.config import load, measurement_params, result_runtime, run_config
 from lbhessian.core.data import load_prepared
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_json, write_json
-from lbhessian.core.names import describe, metrics_identity, run_digest, run_identity
+from lbhessian.core.names import RUN_KEYS, RunId, run_digest
 from lbhessian.core.runtime import setup_runtime
 
 
@@ -26,27 +26,27 @@ def _differences(a, b, prefix=""):
 
 
 def check_metrics(metrics_path, metrics, expected):
-    """metrics.json must be of the run the rule measures (``expected``: a grid entry, or None)."""
-    found = metrics_identity(metrics)
-    if expected is not None and found != run_identity(expected):
+    """metrics.json must be of the run the rule measures (``expected``: a RunId, or None)."""
+    found = RunId.of_metrics(metrics)
+    if expected is not None and found != expected:
         raise LbhError(
-            f"{metrics_path}: is of run {describe(found)}, but this job measures run "
-            f"{describe(run_identity(expected))}: a file from another run was put here; rerun its training"
+            f"{metrics_path}: is of run {found.describe()}, but this job measures run "
+            f"{expected.describe()}: a file from another run was put here; rerun its training"
         )
 
 
 def check_checkpoint(cfg, config_path, checkpoint, run, info, data_path, data_info, metrics_path, metrics):
     """The checkpoint's run must be the metrics' run, trained with the settings the config resolves for it
     now, on the dataset of the data file."""
-    ident = run_identity(run)
-    if ident != metrics_identity(metrics):
+    ident = RunId.of(run)
+    if ident != RunId.of_metrics(metrics):
         raise LbhError(
-            f"{checkpoint} (run {describe(ident)}) and {metrics_path} (run {describe(metrics_identity(metrics))})"
+            f"{checkpoint} (run {ident.describe()}) and {metrics_path} (run {RunId.of_metrics(metrics).describe()})"
             " do not belong together: rerun the training of this run"
         )
     if "run_digest" in metrics and metrics["run_digest"] != run_digest(run):
         raise LbhError(f"{checkpoint} and {metrics_path} come from different trainings: rerun the training")
-    expected = run_config(cfg, ident["dataset"], ident["model"], ident["mode"], ident["batch"], ident["seed"])
+    expected = run_config(cfg, *ident)
     for key in ("train_size", "test_size"):  # set by library users on the run itself; not part of the config
         if key in run and key not in expected:
             expected[key] = run[key]
@@ -63,13 +63,14 @@ def check_checkpoint(cfg, config_path, checkpoint, run, info, data_path, data_in
         )
 
 
-def measure_run(config, data, checkpoint, metrics, out, threads, section, measure, expected=None):
-    """Measure one trained run with ``measure(model, train, test, settings)`` (one of lbhessian.measure) ->
-    ``out``; the model is loaded on the runtime's device and the measurement moves the data to it. Settings are
-    ``cfg[section]``, or ``section(cfg, run)`` when a step's settings depend on the run (attack: its experiment's).
+def measure_run(config, data, checkpoint, metrics, out, threads, step, measure, expected=None):
+    """Measure one trained run with ``measure(model, train, test, settings)`` (one of lbhessian.measure) -> ``out``;
+    the model is loaded on the runtime's device and the measurement moves the data to it. Settings and runtime are
+    what ``core.config.measurement_params`` gives measurement ``step`` for this run (the rule's params come from the
+    same function).
 
-    ``expected``: the run (dataset, model, mode, batch, seed) the rule measures; its metrics.json and
-    checkpoint must be of that run (a mismatch is one line naming both files, and nothing is written).
+    ``expected``: the RunId the rule measures; its metrics.json and checkpoint must be of that run (a mismatch
+    is one line naming both files, and nothing is written).
     A run that did not train to the end (status other than "ok") gets a "skipped" marker instead of a crash
     that would stop the other jobs of the grid.
     """
@@ -81,24 +82,23 @@ def measure_run(config, data, checkpoint, metrics, out, threads, section, measur
         write_json(out, {"status": "skipped", "reason": f"training {status}"})
         print(f"{out}: skipped (training {status})", file=sys.stderr)
         return
-    device = setup_runtime(cfg["runtime"], seed=0, threads=threads)
+    device = setup_runtime(result_runtime(cfg), seed=0, threads=threads)
     model, run, info, _ = load_checkpoint(checkpoint, device=device)
     train, test, data_info = load_prepared(data)
     check_checkpoint(cfg, config, checkpoint, run, info, data, data_info, metrics, found)
     train, test = train.subset(run.get("train_size")), test.subset(run.get("test_size"))
     t0 = time.perf_counter()
-    settings = section(cfg, run) if callable(section) else cfg[section]
-    result = measure(model, train, test, settings)
+    result = measure(model, train, test, measurement_params(cfg, step, RunId.of(run))["settings"])
     result.setdefault("seconds", time.perf_counter() - t0)
     write_json(out, {"status": "ok", **result})
     print(f"{out}: written", file=sys.stderr)
 
 
 def expected_run(dataset, model, mode, batch, seed):
-    """The run a measurement rule names with its wildcards (None when called without them)."""
-    given = {"dataset": dataset, "model": model, "mode": mode, "batch": batch, "seed": seed}
-    if all(v is None for v in given.values()):
+    """The RunId a measurement rule names with its wildcards (None when called without them)."""
+    given = RunId(dataset, model, mode, batch, seed)
+    if all(v is None for v in given):
         return None
-    if any(v is None for v in given.values()):
-        raise LbhError("give all of --dataset, --model, --mode, --batch, --seed, or none of them")
-    return {**given, "seed": int(seed)}
+    if any(v is None for v in given):
+        raise LbhError(f"give all of {', '.join(f'--{k}' for k in RUN_KEYS)}, or none of them")
+    return given._replace(batch=str(batch), seed=int(seed))

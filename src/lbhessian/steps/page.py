@@ -8,6 +8,7 @@ from pathlib import Path
 from lbhessian.core.config import load
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import read_json, write_text
+from lbhessian.core.names import by_experiment
 from lbhessian.report.page import build
 from lbhessian.report.summary import read_summary
 
@@ -16,10 +17,9 @@ def main(config, summary, claims, experiment, kind, png, caption, out, replicati
     """``png`` lists one file per (experiment, kind), experiment-major; ``caption`` one file per kind;
     ``replications``: replications.json, or nothing where no replication has been run."""
     cfg = load(config)
-    n = len(kind)
-    if not (len(png) == n * len(experiment) and len(caption) == n):
-        raise LbhError(f"page: {len(experiment)} experiments x {n} kinds, but {len(png)} PNG, {len(caption)} captions")
-    pngs = {e: dict(zip(kind, png[i * n : (i + 1) * n], strict=True)) for i, e in enumerate(experiment)}
+    if len(caption) != len(kind):
+        raise LbhError(f"page: {len(kind)} kinds, but {len(caption)} captions")
+    pngs = by_experiment(experiment, kind, png, "PNG files")
     captions = {k: Path(c).read_text(encoding="utf-8") for k, c in zip(kind, caption, strict=True)}
     reps = read_json(replications[0]) if replications else None
     write_text(out, build(read_summary(summary), read_json(claims), cfg, str(config), pngs, captions, reps))

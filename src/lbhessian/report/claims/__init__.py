@@ -13,12 +13,13 @@ import math
 import pandas as pd
 
 from lbhessian.core.config import schema
+from lbhessian.core.names import experiment_name
 from lbhessian.report import writer
 from lbhessian.report.claims.common import TITLES, Context, g, interval
 from lbhessian.report.claims.robust import claim4, claim5, claim6, claim7
 from lbhessian.report.claims.weights import claim1, claim2, claim3, claim8
 from lbhessian.report.stats import FAILS, HOLDS, INCONCLUSIVE, combine
-from lbhessian.report.summary import ok_runs
+from lbhessian.report.summary import ok_runs, unsettled_runs
 
 __all__ = ["FAILS", "HOLDS", "INCONCLUSIVE", "TITLES", "evaluate", "experiment_checks", "to_html", "to_markdown"]
 # Claims about batch size (the calibration test shuffles batch labels and expects them not to hold).
@@ -60,14 +61,6 @@ def _summary(rows: list[dict]) -> str:
 END_POINT_FREE = ("6", "8")
 
 
-def unsettled_runs(runs: pd.DataFrame) -> list[str]:
-    """Labels ("mnist5k_M1 clean bs16 seed3") of runs whose metrics say their end point had not settled."""
-    if "settled" not in runs:
-        return []
-    flag = runs["settled"].astype(str).str.lower().isin(["false", "0", "0.0"])
-    return [f"{r.dataset}_{r.model} {r.mode} bs{r.batch_size} seed{r.seed}" for r in runs[flag].itertuples()]
-
-
 def _claim_lean(rows: list[dict]) -> str:
     """The way an inconclusive claim leans: its inconclusive checks all toward it, all against it, or mixed."""
     ways = {r["leans"] for r in rows if r["verdict"] == INCONCLUSIVE and r["leans"]}
@@ -82,7 +75,7 @@ def evaluate(df: pd.DataFrame, thresholds: dict, claims=tuple(TITLES)) -> dict:
         groups = [(("-", "-"), ok)]
     checks = []
     for (dataset, model), runs in groups:
-        checks += experiment_checks(Context(f"{dataset}_{model}", thresholds), runs, claims)
+        checks += experiment_checks(Context(experiment_name(dataset, model), thresholds), runs, claims)
     unsettled = unsettled_runs(ok)
     out = {}
     for claim in claims:

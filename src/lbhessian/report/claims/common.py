@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lbhessian.core import results
 from lbhessian.report.stats import INCONCLUSIVE, Estimate, lean, verdict
 
 TITLES = {
@@ -40,7 +41,7 @@ def interval(lo, hi) -> str:
 
 @dataclass(frozen=True)
 class Context:
-    """One experiment's checks: its name ("{dataset}_{model}") and the thresholds (report.claims)."""
+    """One experiment's checks: its name (core.names.experiment_name) and the thresholds (report.claims)."""
 
     experiment: str
     t: dict
@@ -163,5 +164,5 @@ def mean_by_batch(df: pd.DataFrame, col: str) -> str:
 
 
 def lambda_columns(df: pd.DataFrame) -> list[str]:
-    cols = [c for c in df.columns if c.startswith("lambda_") and c[7:].isdigit() and df[c].notna().any()]
-    return sorted(cols, key=lambda c: int(c[7:]))
+    """The lambda_i columns that hold data, in the order of i."""
+    return [c for c in results.lambda_columns(df.columns) if df[c].notna().any()]

@@ -5,8 +5,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lbhessian.core.results import file_column
 from lbhessian.report.claims.common import Context, extremes, g, lambda_columns, mean_by_batch, with_values
 from lbhessian.report.stats import FAILS, HOLDS, INCONCLUSIVE, Estimate, difference, mean, share, trend, verdict
+
+HISTORY = file_column("history")
 
 
 def claim1(ctx: Context, clean: pd.DataFrame) -> list[dict]:
@@ -103,7 +106,7 @@ def _claim3_gradient(ctx: Context, clean: pd.DataFrame) -> dict:
     cap = ctx.t["max_grad_ratio"]
     stat = "full-gradient norm at the end / at the first tracked epoch (geometric mean over runs)"
     thr = f"95% interval below {g(cap)}"
-    files = clean["history_file"] if "history_file" in clean else pd.Series("", index=clean.index)
+    files = clean[HISTORY] if HISTORY in clean else pd.Series("", index=clean.index)
     tracked = np.array([_tracked_grad_norms(p) for p in files]).reshape(-1, 3)
     # The last tracked value must be the final one, or the ratio says nothing about the end of training.
     usable = np.isfinite(tracked[:, 0]) & (tracked[:, 2] == clean["epochs"].to_numpy(float))

@@ -1,7 +1,7 @@
 """Figures (PNG and PDF) from summary.csv, plus the per-run curve files it names.
 
-One file per figure kind and experiment: {out}/{dataset}_{model}/{kind}.png|.pdf. Every figure is drawn
-for any subset of the grid: a panel without its data says "not enough data" instead of failing, and a
+One file per figure kind and experiment (core.names.experiment_name): {out}/{experiment}/{kind}.png|.pdf. Every
+figure is drawn for any subset of the grid: a panel without its data says "not enough data" instead of failing, and a
 series with a gap says which batch sizes it lacks. Modules: style (the look and the one series pattern),
 batch (against batch size), curves (landscape along v1, training history, adversarial accuracy), maps
 (2-D landscape, input-Hessian eigenvalues).
@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 
 from lbhessian.core.errors import LbhError
 from lbhessian.core.io import write_with
+from lbhessian.core.names import experiment_mask
 from lbhessian.report.figures import batch, curves, maps
 from lbhessian.report.figures.style import WIDTH, no_data, theme
 from lbhessian.report.summary import ok_runs
@@ -30,11 +31,6 @@ FIGURES = [
     "robust_vs_train_eps",
 ]
 DRAW = {name: getattr(m, f"fig_{name}") for m in (batch, curves, maps) for name in FIGURES if hasattr(m, f"fig_{name}")}
-
-
-def experiment_of(df):
-    """The one spelling of an experiment across the report: "{dataset}_{model}", e.g. "mnist5k_M1"."""
-    return df["dataset"].astype(str) + "_" + df["model"].astype(str)
 
 
 def _figure_legend(fig):
@@ -78,7 +74,7 @@ def draw(df, experiment: str, kind: str, settings: dict, base="."):
         raise LbhError(f"figure kind {kind}: unknown (known: {', '.join(FIGURES)})")
     ctx = {"base": Path(base), **settings}
     ok = ok_runs(df)
-    g = ok[experiment_of(ok) == experiment]
+    g = ok[experiment_mask(ok, experiment)]
     if g.empty:
         fig, ax = plt.subplots(figsize=(WIDTH / 2, 2.5))
         no_data(ax, f"no finished runs for {experiment}")
@@ -92,7 +88,7 @@ def draw(df, experiment: str, kind: str, settings: dict, base="."):
 
 
 def make_figures(df, experiment: str, kinds, png, pdf, settings: dict, base=".") -> None:
-    """Draw each figure kind of one experiment ("{dataset}_{model}") to the given PNG and PDF files.
+    """Draw each figure kind of one experiment (core.names.experiment_name) to the given PNG and PDF files.
 
     settings: {"headline_eps", "claims" (thresholds), "config" (the validated config), "path"}."""
     if not (len(kinds) == len(png) == len(pdf)):

@@ -3,6 +3,7 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from lbhessian.core.results import lambda_columns, lambda_index
 from lbhessian.report.figures import style as st
 from lbhessian.report.summary import pick_eps
 
@@ -129,9 +130,9 @@ def fig_input_measures_vs_batch(g, ctx):
 
 def fig_topk_eigenvalues(g, ctx):
     """One panel per training mode on one shared y axis (clean and robust compared at a glance)."""
-    lam = sorted((c for c in g.columns if c.startswith("lambda_") and c[7:].isdigit()), key=lambda c: int(c[7:]))
+    lam = lambda_columns(g.columns)
     long = g.melt(id_vars=["mode", "batch_size", "seed"], value_vars=lam, var_name="i", value_name="eig")
-    long = long.dropna(subset=["eig"]).assign(i=lambda x: x["i"].str[7:].astype(int))
+    long = long.dropna(subset=["eig"]).assign(i=lambda x: x["i"].map(lambda_index).astype(int))
     names, colours = st.bs_names(g), st.bs_colours(g)
     fig, panels = st.mode_panels(g, long, "eig", lambda mode, _: mode, "no eigenvalues", sharey=True)
     for ax, _, d, is_log in panels:

@@ -5,14 +5,14 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from lbhessian.core.io import read_json
-from lbhessian.core.results import parse_acc_column
+from lbhessian.core.results import attack_label, attack_rank, file_column, parse_acc_column
 from lbhessian.report.figures import style as st
 
 
 def run_file(ctx, row, name: str):
     """The run's ``name`` file (history, spectrum, inputs) that summary.csv names, or None when absent."""
-    path = ctx["base"] / str(row[f"{name}_file"])
-    return path if str(row[f"{name}_file"]) not in ("", "nan") and path.is_file() else None
+    path = ctx["base"] / str(row[file_column(name)])
+    return path if str(row[file_column(name)]) not in ("", "nan") and path.is_file() else None
 
 
 def seed_lines(ax, d: pd.DataFrame, x: str, y: str, colour, style, label: str, key: str):
@@ -90,8 +90,7 @@ def fig_training_dynamics(g, ctx):
 
 def fig_adversarial_vs_eps(g, ctx):
     cols = [(c, parse_acc_column(c)) for c in g.columns if parse_acc_column(c) and g[c].notna().any()]
-    order = list(st.ATTACK_LABEL)
-    attacks = sorted({p[0] for _, p in cols}, key=lambda a: (order.index(a) if a in order else 9, a))
+    attacks = sorted({p[0] for _, p in cols}, key=lambda a: (attack_rank(a), a))
     modes = st.mode_order(g["mode"])
     ncol = max(len(attacks), 1)
     fig, axes = plt.subplots(len(modes), ncol, figsize=(min(st.WIDTH, 2.6 * ncol + 0.6), 2.6 * len(modes)),
@@ -112,7 +111,7 @@ def fig_adversarial_vs_eps(g, ctx):
     for r, mode in enumerate(modes):
         for k, attack in enumerate(attacks):
             ax, dd = axes[r, k], d[(d["mode"] == mode) & (d["attack"] == attack)]
-            ax.set_title(f"{st.ATTACK_LABEL.get(attack, attack)}, {mode} training")
+            ax.set_title(f"{attack_label(attack)}, {mode} training")
             if dd.empty:
                 st.no_data(ax, f"no {attack} for {mode}")
                 continue

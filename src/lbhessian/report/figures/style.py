@@ -12,7 +12,6 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 WIDTH = 7.0  # inches: a two-column paper's text width
-ATTACK_LABEL = {"fgsm_linf": "FGSM (ℓ∞)", "fgsm_l2": "FGSM (ℓ2)", "pgd_linf": "PGD (ℓ∞)"}
 NO_DATA = "not enough data"
 
 

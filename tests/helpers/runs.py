@@ -1,161 +1,31 @@
-"""Helpers shared by the tests (the one helpers module): running the real workflow, checking a report, tiny nets
-and data, explicit Hessians, and a synthetic grid of run files with known values."""
+"""Run files with known values, written with the project's own writers (core.io) under the names of
+core.results.RUN_FILES: a grid for the collect tests (``make_runs``) and a small experiment for the report
+tests (``synthetic_results``, values from ``known``), both through ``write_run``."""
 
-import json
 import math
 import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from torch import nn
-from torch.func import functional_call
 
-from lbhessian.core.data import Split
-
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ROOT / "config" / "smoke.yaml"
+from lbhessian.core.io import write_json, write_text
+from lbhessian.core.results import RUN_FILES
+from lbhessian.report.summary import collect
 
 
-def run_dir(workdir, cfg, r):
-    """The folder of run ``r`` (an item of config.runs) of ``cfg`` under ``workdir``: the layout of common.smk."""
-    return (
-        workdir
-        / cfg["results"]
-        / "runs"
-        / r["dataset"]
-        / r["model"]
-        / r["mode"]
-        / f"bs{r['batch']}"
-        / f"seed{r['seed']}"
-    )
+def write_run(directory: Path, metrics: dict, history: pd.DataFrame, spectrum: dict, inputs: dict, attack: dict):
+    """A run's five files, as the train and measurement steps write them; returns {kind: path} as collect takes
+    them."""
+    files = {kind: Path(directory) / name for kind, name in RUN_FILES.items()}
+    write_json(files["metrics"], metrics)
+    write_text(files["history"], history.to_csv(index=False))
+    for kind, content in (("spectrum", spectrum), ("inputs", inputs), ("attack", attack)):
+        write_json(files[kind], content)
+    return files
 
 
-def snakemake(workdir, *args, timeout=900, check=True):
-    """Run the project's real Snakefile on workdir with the venv's snakemake; returns the CompletedProcess."""
-    cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-        )
-    return proc
-
-
-def check_report(html: str):
-    """What a finished report must hold: every figure, the tables and claims, captions, nothing fetched."""
-    from lbhessian.report import figures
-
-    for kind in figures.FIGURES:
-        assert f'"{kind}.png"' in html, kind
-    assert '"all.html"' in html and '"claims.html"' in html
-    assert html.count("Made by config <tt") == len(figures.FIGURES) + 1  # every figure and the tables name it
-    assert "problematic" not in html  # no caption failed to render
-    assert not re.search(r"<(script|link|img)[^>]+(src|href)=.https?:", html)  # offline: nothing fetched
-
-
-def fit_sgd(model, x, y, epochs=8, lr=0.05, batch=50, seed=0):
-    """A few epochs of plain SGD with momentum: a really trained net for attack and curvature tests."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(y), generator=g).split(batch):
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return model.eval()
-
-
-# --- tiny nets and data, explicit references -----------------------------------------------------------
-
-
-def tiny_net(bn: bool, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    layers = [nn.Conv2d(1, 2, 3), nn.Tanh()]
-    if bn:
-        layers.append(nn.BatchNorm2d(2))
-    layers += [nn.Flatten(), nn.Linear(2 * 4 * 4, 5)]
-    net = nn.Sequential(*layers).double()
-    if bn:  # non-trivial running statistics, then leave the net in train mode
-        with torch.no_grad():
-            for _ in range(3):
-                net(torch.rand(16, 1, 6, 6, dtype=torch.float64) * 2)
-    return net
-
-
-def tiny_data(n: int = 30, seed: int = 1):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 1, 6, 6, generator=g, dtype=torch.float64), torch.randint(0, 5, (n,), generator=g)
-
-
-def explicit_weight_hessian(net, x, y):
-    """Independent reference: the Hessian of the mean eval-mode loss over a flat parameter vector."""
-    names = [n for n, _ in net.named_parameters()]
-    shapes = [p.shape for _, p in net.named_parameters()]
-    flat = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
-    sizes = [s.numel() for s in shapes]
-
-    def f(theta):
-        parts = dict(
-            zip(names, [t.view(s) for t, s in zip(torch.split(theta, sizes), shapes, strict=False)], strict=False)
-        )
-        return F.cross_entropy(functional_call(net, parts, (x,)), y)
-
-    training = net.training
-    net.eval()
-    h = torch.autograd.functional.hessian(f, flat)
-    net.train(training)
-    return h
-
-
-def state(net):
-    return [m.training for m in net.modules()], {k: v.clone() for k, v in net.state_dict().items()}
-
-
-def assert_same_state(net, before):
-    flags, sd = before
-    assert [m.training for m in net.modules()] == flags
-    for k, v in net.state_dict().items():
-        assert torch.equal(v, sd[k]), k
-
-
-MNIST_INFO = {"classes": 10, "shape": [1, 28, 28], "mean": [0.1307], "std": [0.3081]}
-
-
-def mnist_like(n: int, seed: int = 0):
-    """Ten noisy class prototypes: learnable in a few steps, uint8 like prepared data."""
-    g = torch.Generator().manual_seed(seed)
-    proto = torch.rand(10, 1, 28, 28, generator=torch.Generator().manual_seed(99))
-    y = torch.randint(0, 10, (n,), generator=g)
-    x = (0.7 * proto[y] + 0.3 * torch.rand(n, 1, 28, 28, generator=g)).clamp(0, 1)
-    return Split((x * 255).round().to(torch.uint8), y)
-
-
-def relu_bn_net(classes=4):
-    """ReLU + max-pool + BatchNorm (eval: affine): piecewise linear in the image."""
-    torch.manual_seed(0)
-    net = nn.Sequential(
-        nn.Conv2d(1, 3, 3), nn.ReLU(), nn.BatchNorm2d(3), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, classes),
-    )  # fmt: skip
-    with torch.no_grad():
-        for _ in range(3):
-            net(torch.rand(32, 1, 6, 6))
-    return net
-
-
-def small_split(n, seed, classes=4):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 256, (n, 1, 6, 6), generator=g, dtype=torch.uint8)
-    return Split(x, torch.randint(0, classes, (n,), generator=g))
-
-
-# --- a synthetic grid of run files (collect, claims, figures) ----------------------------------------------
+# --- a grid of runs for the collect tests -------------------------------------------------------------------
 
 K = 5  # eigenvalues per run
 EPS = {"fgsm_linf": [0.05, 0.1, 0.2], "fgsm_l2": [1.0], "pgd_linf": [0.1]}
@@ -167,14 +37,9 @@ def lam1(bs, mode="clean", rising=True):
     return 2.0 * r * (0.5 if mode != "clean" else 1.0)
 
 
-RUN_FILES = {"metrics": "metrics.json", "history": "history.csv", "spectrum": "spectrum.json", "inputs": "inputs.json",
-             "attack": "attack.json"}  # fmt: skip
-
-
 def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status="ok", label=None, **over) -> dict:
     """Write the five per-run files with values that follow from (bs, mode, seed, rising); returns their paths
     as collect takes them."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     jitter = 1.0 + 0.02 * seed  # seed spread, smaller than any batch-size effect
     l1 = lam1(bs, mode, rising) * jitter
     eig = [l1 * (1 - 0.15 * i) for i in range(K)]
@@ -201,9 +66,8 @@ def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status=
         "seconds": 10.0,
         "lr": 0.02,
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
     epochs = np.arange(1, 6)
-    pd.DataFrame(
+    history = pd.DataFrame(
         {
             "epoch": epochs,
             "lr": 0.02,
@@ -215,7 +79,7 @@ def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status=
             "lambda1": l1 * epochs / 5,
             "grad_norm": 0.5 / epochs,
         }
-    ).to_csv(run_dir / "history.csv", index=False)
+    )
     alpha = np.linspace(-1, 1, 21)
     a2, b2 = np.meshgrid(np.linspace(-1, 1, 7), np.linspace(-1, 1, 5), indexing="ij")
     spectrum = {
@@ -248,7 +112,6 @@ def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status=
         },
         "seconds": 3.0,
     }
-    (run_dir / "spectrum.json").write_text(json.dumps(spectrum))
     inputs = {
         split: {
             "samples": 100,
@@ -273,7 +136,6 @@ def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status=
         for i in range(2)
     ]
     inputs["seconds"] = 1.0
-    (run_dir / "inputs.json").write_text(json.dumps(inputs))
     robust_gain = 1.5 if mode != "clean" else 1.0
     attack = {"seconds": 2.0, "images_per_second": 500.0}
     for split in ("train", "test"):
@@ -281,8 +143,7 @@ def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status=
         for att, epss in EPS.items():
             block[att] = {str(e): min(1.0, test_acc * math.exp(-5 * e * grow) * robust_gain) for e in epss}
         attack[split] = block
-    (run_dir / "attack.json").write_text(json.dumps(attack))
-    return {name: run_dir / file for name, file in RUN_FILES.items()}
+    return write_run(run_dir, metrics, history, spectrum, inputs, attack)
 
 
 def make_runs(
@@ -317,32 +178,6 @@ def make_runs(
     return files
 
 
-# --- config sections with the schema's defaults -----------------------------------------------------------
-
-
-def section(name, **over):
-    """One config section as a step receives it: the schema's defaults, some keys replaced (dicts merged)."""
-    from lbhessian.core.config import defaults
-
-    out = defaults(name)
-    for key, value in over.items():
-        merge = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = {**out[key], **value} if merge else value
-    return out
-
-
-def smoke_config(**sections):
-    """config/smoke.yaml with some sections' keys replaced, validated (defaults filled, LbhError if bad)."""
-    import yaml
-
-    from lbhessian.core.config import validate
-
-    cfg = yaml.safe_load(SMOKE.read_text())
-    for name, changes in sections.items():
-        cfg[name] = {**cfg.get(name, {}), **changes}
-    return validate(cfg, "smoke.yaml")
-
-
 # --- a synthetic experiment with known values, for the report tests (figures, tables, page) ---------------
 
 REPORT_EPS = (0.05, 0.1)
@@ -375,16 +210,12 @@ def synthetic_results(
     """Write every per-run file of a small mnist5k_M1 grid under root/results/runs and collect summary.csv
     (relative file paths, as the pipeline writes them); ``diverged``: (bs, seed) runs with status diverged;
     ``robust``: the names of the robust modes (each at ``robust_bs``; the default config has two)."""
-    from lbhessian.report.summary import collect
-
     runs = []
     for mode, sizes in (("clean", batch_sizes), *((r, robust_bs) for r in robust)):
         for bs in sizes:
             for seed in seeds:
                 k = known(bs, seed, mode)
                 rel = Path("results/runs/mnist5k/M1") / mode / f"bs{bs}" / f"seed{seed}"
-                d = root / rel
-                d.mkdir(parents=True, exist_ok=True)
                 status = "diverged" if (bs, seed) in diverged and mode == "clean" else "ok"
                 metrics = {
                     "status": status,
@@ -407,10 +238,9 @@ def synthetic_results(
                     "lr": 0.02,
                     "reached_target": True,
                 }
-                (d / "metrics.json").write_text(json.dumps(metrics))
                 ep = np.arange(1, k["epochs"] + 1)
                 tracked = ep % 5 == 0
-                pd.DataFrame(
+                history = pd.DataFrame(
                     {
                         "epoch": ep,
                         "train_loss": 1 / ep,
@@ -418,11 +248,11 @@ def synthetic_results(
                         "lambda1": np.where(tracked, k["lambda"][0] * ep / 10, np.nan),
                         "grad_norm": np.where(tracked, 1 / ep, np.nan),
                     }
-                ).to_csv(d / "history.csv", index=False)
+                )
                 alpha = np.linspace(-1, 1, 11)
                 # 11 x 11: the coarsest grid the 2-D figure draws contours for (figures.maps.MIN_POINTS)
                 a2, b2 = np.meshgrid(np.linspace(-1, 1, 11), np.linspace(-1, 1, 11), indexing="ij")
-                spec = {
+                spectrum = {
                     "train": {
                         "eigenvalues": k["lambda"],
                         "residuals": [1e-4] * 4,
@@ -446,7 +276,6 @@ def synthetic_results(
                     },
                     "seconds": 1.0,
                 }
-                (d / "spectrum.json").write_text(json.dumps(spec))
                 inputs = {
                     s: {
                         "grad_norm_mean": k["grad_x"][s],
@@ -467,7 +296,6 @@ def synthetic_results(
                     }
                     for i in range(2)
                 ]
-                (d / "inputs.json").write_text(json.dumps(inputs))
                 attack = {
                     s: {
                         "clean_acc": k["test_acc"] if s == "test" else k["train_acc"],
@@ -475,101 +303,13 @@ def synthetic_results(
                     }
                     for s in ("train", "test")
                 }
-                (d / "attack.json").write_text(json.dumps(attack))
-                runs.append(
-                    {
-                        f: rel / f"{f}.{'csv' if f == 'history' else 'json'}"
-                        for f in ("metrics", "history", "spectrum", "inputs", "attack")
-                    }
-                )
+                files = write_run(root / rel, metrics, history, spectrum, inputs, attack)
+                runs.append({kind: path.relative_to(root) for kind, path in files.items()})
     cwd = os.getcwd()
     os.chdir(root)  # collect reads the relative paths, as the pipeline does from its working directory
     try:
         df = collect(runs)
     finally:
         os.chdir(cwd)
-    (root / "results").mkdir(exist_ok=True)
-    df.to_csv(root / "results/summary.csv", index=False)
+    write_text(root / "results/summary.csv", df.to_csv(index=False))
     return df
-
-
-def synthetic_claims() -> dict:
-    """A claims.json in the format of report.claims: two claims, three checks, one threshold with its reason."""
-    check = {
-        "claim": "1",
-        "check": "1a",
-        "title": "log lambda_1 rises with log batch size",
-        "experiment": "mnist5k_M1",
-        "mode": "clean",
-        "statistic": "slope",
-        "effect": 0.4,
-        "ci_low": 0.3,
-        "ci_high": 0.5,
-        "test": "bootstrap",
-        "p_value": 0.01,
-        "threshold": 0.0,
-        "verdict": "holds",
-        "detail": "slope 0.4",
-        "missing": None,
-        "figure": "lambda1_vs_batch",
-        "unit": "",
-    }
-    gap = {
-        **check,
-        "claim": "4",
-        "check": "4",
-        "title": "test accuracy gap",
-        "statistic": "difference",
-        "effect": -0.05,
-        "ci_low": -0.07,
-        "ci_high": -0.03,
-        "unit": "fraction",
-        "figure": "accuracy_vs_batch",
-        "verdict": "inconclusive",
-        "missing": "runs at equal loss",
-    }
-    return {
-        "claims": {
-            "1": {
-                "title": "Sharpness grows with batch size",
-                "verdict": "holds",
-                "per_experiment": {"mnist5k_M1": "holds"},
-                "summary": "lambda_1 x4 from 32 to 1024",
-            },
-            "4": {
-                "title": "Large batch tests worse",
-                "verdict": "inconclusive",
-                "per_experiment": {"mnist5k_M1": "inconclusive"},
-                "summary": "gap -5 %, interval crosses 0",
-            },
-        },
-        "checks": [
-            check,
-            {
-                **check,
-                "check": "1b",
-                "statistic": "ratio",
-                "effect": 4.0,
-                "ci_low": 3.5,
-                "ci_high": 4.6,
-                "figure": None,
-            },
-            gap,
-        ],
-        "thresholds": {"min_ratio": {"value": 2.0, "reason": "the paper's 'at least twice as sharp'"}},
-        "runs": 10,
-        "runs_ok": 10,
-    }
-
-
-# --- comparing two runs ------------------------------------------------------------------------------------
-
-
-def without_timings(value):
-    """JSON content minus wall-clock fields (seconds, images_per_second): the only things allowed to differ
-    between two runs of the same command."""
-    if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if "second" not in k and "time" not in k}
-    if isinstance(value, list):
-        return [without_timings(v) for v in value]
-    return value
