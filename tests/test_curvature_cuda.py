@@ -7,6 +7,7 @@ import torch
 from test_curvature_operators import assert_same_state, explicit_weight_hessian, state, tiny_data, tiny_net
 from test_inputs import relu_bn_net, small_split
 
+from helpers.configs import section
 from lbhessian.core.data import Split
 from lbhessian.curvature import InputHessian, WeightHessian, lanczos, power_iteration
 from lbhessian.measure import exact_input_spectrum, input_curvature, weight_spectrum
@@ -58,8 +59,8 @@ def test_input_hessian_rank_and_steps_on_gpu():
     )
     assert out["train"]["lambda1_mean"] == pytest.approx(cpu["train"]["lambda1_mean"], rel=1e-3)
     assert_same_state(net, before)
-    cfg = {"top_k": 2, "samples": 30, "tol": 1e-5, "max_iter": 200, "density": True, "trace_samples": 2,
-           "landscape": {"radius": 0.1, "points_1d": 3, "points_2d": 3}}  # fmt: skip
+    solver = {"top_k": 2, "samples": 30, "tol": 1e-5, "max_iter": 200, "trace_samples": 2, "check_power": False}
+    cfg = section("spectrum", density=True, landscape={"radius": 0.1, "points_1d": 3, "points_2d": 3}, **solver)
     tnet = tiny_net(True).float()
     train = Split((tiny_data(40)[0] * 255).to(torch.uint8), tiny_data(40)[1])
     g = weight_spectrum(copy.deepcopy(tnet).to(GPU), train, train, cfg)
