@@ -74,8 +74,9 @@ def main(argv=None):
     torch.manual_seed(0)
     model = build_model(name, info).to(device).eval()
     g = torch.Generator().manual_seed(0)
-    split = Split(torch.randint(0, 256, (n, *shape), generator=g, dtype=torch.uint8),
-                  torch.randint(0, 10, (n,), generator=g))  # fmt: skip
+    split = Split(
+        torch.randint(0, 256, (n, *shape), generator=g, dtype=torch.uint8), torch.randint(0, 10, (n,), generator=g)
+    )
     x_all, y_all = split.x_float().to(device), split.y.to(device)
     batches = [(x_all[i : i + args.batch], y_all[i : i + args.batch]) for i in range(0, n, args.batch)]
 
@@ -101,9 +102,14 @@ def main(argv=None):
         f"pgd-{pgd_steps} (attack + eval forward)": timed(pgd_eval, batches, device, 1 if args.quick else repeats),
     }
     # The whole attack step on the default grid (3 FGSM l-inf, 2 FGSM l2, 1 PGD eps): one split of n images.
-    grid = {"samples": None, "splits": ["test"], "fgsm_linf": [0.05, 0.1, 0.2], "fgsm_l2": [1.0, 2.0],
-            "pgd": {"eps": [0.1], "steps": pgd_steps, "step_size": 0.025, "random_start": True},
-            "batch_size": args.batch}  # fmt: skip
+    grid = {
+        "samples": None,
+        "splits": ["test"],
+        "fgsm_linf": [0.05, 0.1, 0.2],
+        "fgsm_l2": [1.0, 2.0],
+        "pgd": {"eps": [0.1], "steps": pgd_steps, "step_size": 0.025, "random_start": True},
+        "batch_size": args.batch,
+    }
     robustness(model, split, split, dict(grid, samples=min(n, args.batch)))  # warm-up
     rows["attack step (default grid)"] = robustness(model, split, split, grid)["seconds"]
 
@@ -117,8 +123,14 @@ def main(argv=None):
     verdict = "PASS" if ratio <= TARGET else "FAIL"
     print(f"FGSM cost {ratio:.2f}x forward+backward (target <= {TARGET}): {verdict}")
     if args.out:
-        figures = {"model": name, "images": n, "batch": args.batch, "device": dev_name, "fgsm_ratio": ratio,
-                   "images_per_second": {k: n / v for k, v in rows.items()}}  # fmt: skip
+        figures = {
+            "model": name,
+            "images": n,
+            "batch": args.batch,
+            "device": dev_name,
+            "fgsm_ratio": ratio,
+            "images_per_second": {k: n / v for k, v in rows.items()},
+        }
         with open(args.out, "w") as f:
             json.dump(figures, f, indent=1)
     return 1 if args.check and ratio > TARGET else 0

@@ -117,8 +117,10 @@ def main() -> None:
     model, origin = checkpoint_model(args, x, y, device)
     x, y = x.to(device), y.to(device)
     clock = "wall time" if device.type == "cuda" else "process CPU time"
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-          f"threads {args.threads}, torch {torch.__version__}; times are {clock}")  # fmt: skip
+    print(
+        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+        f"threads {args.threads}, torch {torch.__version__}; times are {clock}"
+    )
     print(f"data {source}: {len(x)} samples; model {origin}; {sum(p.numel() for p in model.parameters())} weights")
 
     # (a) product / gradient ------------------------------------------------------------------------
@@ -139,9 +141,11 @@ def main() -> None:
     print(f"\n(a) chunk {chunk} samples ({-(-len(x) // chunk)} chunks), loss {loss:.4f}, |grad| {grad.norm():.4f}")
     print(f"    gradient                     {t_grad * 1e3:9.1f} ms")
     print(f"    HVP, graph rebuilt per call  {t_hvp * 1e3:9.1f} ms   ratio {t_hvp / t_grad:.2f} (target <= 2.5)")
-    print(f"    HVP, cached chunk graphs     {t_hvp_c * 1e3:9.1f} ms   ratio {t_hvp_c / t_grad:.2f}"
-          f"   (graphs built once in {t_build * 1e3:.0f} ms; ~{cached.bytes_per_sample * len(x) / 2**20:.0f} MiB;"
-          f" products agree to {diff:.1e})")  # fmt: skip
+    print(
+        f"    HVP, cached chunk graphs     {t_hvp_c * 1e3:9.1f} ms   ratio {t_hvp_c / t_grad:.2f}"
+        f"   (graphs built once in {t_build * 1e3:.0f} ms; ~{cached.bytes_per_sample * len(x) / 2**20:.0f} MiB;"
+        f" products agree to {diff:.1e})"
+    )
     plain = None  # free its memory before (b)
 
     # (a2) several vectors per backward pass (matmat, is_grads_batched) vs one at a time ----------------
@@ -152,9 +156,11 @@ def main() -> None:
     t_four, h_four = timed(lambda: cached.matmat(vs), device, repeats)
     cached.vector_batch = 1
     agree = float((h_four - h_one).norm() / h_one.norm())
-    print(f"    4 HVPs, one per pass         {t_one * 1e3:9.1f} ms;  4 per pass (is_grads_batched)"
-          f" {t_four * 1e3:.1f} ms"
-          f"   ratio {t_four / t_one:.2f} (< 1 pays; products agree to {agree:.1e})")  # fmt: skip
+    print(
+        f"    4 HVPs, one per pass         {t_one * 1e3:9.1f} ms;  4 per pass (is_grads_batched)"
+        f" {t_four * 1e3:.1f} ms"
+        f"   ratio {t_four / t_one:.2f} (< 1 pays; products agree to {agree:.1e})"
+    )
 
     # (b) Lanczos vs power iteration, top-k at 1e-3 --------------------------------------------------
     k = args.top_k
@@ -164,8 +170,10 @@ def main() -> None:
     print(f"\n(b) top-{k} at relative residual 1e-3 (cached operator)")
     for name, r, t in (("Lanczos", lz, t_lz), ("power", pw, t_pw)):
         vals = ", ".join(f"{e:.5f}" for e in r.eigenvalues[0].tolist())
-        print(f"    {name:8s} {r.total_matvecs:5d} HVPs {t:8.2f} s  max residual {r.residuals.max():.1e}"
-              f"  converged {bool(r.converged.all())}  [{vals}]")  # fmt: skip
+        print(
+            f"    {name:8s} {r.total_matvecs:5d} HVPs {t:8.2f} s  max residual {r.residuals.max():.1e}"
+            f"  converged {bool(r.converged.all())}  [{vals}]"
+        )
     print(
         f"    Lanczos / power products = {lz.total_matvecs / pw.total_matvecs:.2f} (target <= 0.5); "
         f"max relative difference of eigenvalues {rel:.1e}"
@@ -222,12 +230,18 @@ def main() -> None:
             err_us = abs(lam_us - lam_ref) / abs(lam_ref)
             if err_us <= err_ph:
                 break
-        print(f"    PyHessian 0.1, tol {ph_tol:.0e}: {lam_ph:.6f}  error {err_ph:.1e}  {count['hvp']:4d} HVPs"
-              f"  {t_ph:7.2f} s")  # fmt: skip
-        print(f"    lbhessian, residual {tol:.0e}: {lam_us:.6f}  error {err_us:.1e}  {r.total_matvecs:4d} HVPs"
-              f"  {t_us:7.2f} s")  # fmt: skip
-        print(f"    time ratio ours / PyHessian {t_us / t_ph:.2f} (target < 1); "
-              f"eigenvalues differ by {abs(lam_us - lam_ph) / abs(lam_us):.1e} (target <= 1e-3)")  # fmt: skip
+        print(
+            f"    PyHessian 0.1, tol {ph_tol:.0e}: {lam_ph:.6f}  error {err_ph:.1e}  {count['hvp']:4d} HVPs"
+            f"  {t_ph:7.2f} s"
+        )
+        print(
+            f"    lbhessian, residual {tol:.0e}: {lam_us:.6f}  error {err_us:.1e}  {r.total_matvecs:4d} HVPs"
+            f"  {t_us:7.2f} s"
+        )
+        print(
+            f"    time ratio ours / PyHessian {t_us / t_ph:.2f} (target < 1); "
+            f"eigenvalues differ by {abs(lam_us - lam_ph) / abs(lam_us):.1e} (target <= 1e-3)"
+        )
     print(f"\ntotal wall time {time.perf_counter() - wall0:.0f} s")
 
 

@@ -60,9 +60,17 @@ def main():
     train, _, info = load_prepared(prepare("mnist5k", Path(args.data_root) / "prepared" / "mnist5k.pt"))
     train = train.subset(2048 if args.quick else 4000).to(device)
     repeats = 2 if args.quick else 3
-    run = {"base_batch_size": 128, "optimizer": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0},
-           "lr_scaling": "none", "warmup_epochs": 0, "lr_milestones": [], "lr_gamma": 0.1,
-           "augment": False, "robust": None, "micro_batch": None}  # fmt: skip
+    run = {
+        "base_batch_size": 128,
+        "optimizer": {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0},
+        "lr_scaling": "none",
+        "warmup_epochs": 0,
+        "lr_milestones": [],
+        "lr_gamma": 0.1,
+        "augment": False,
+        "robust": None,
+        "micro_batch": None,
+    }
     print(f"device {device}, threads {args.threads}, model M1, {len(train)} samples per epoch, best of {repeats}")
     print(f"{'batch':>6} {'bare samples/s':>15} {'project samples/s':>18} {'ratio':>6}")
     for batch in (128, 2048):

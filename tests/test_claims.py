@@ -14,10 +14,18 @@ from lbhessian.report import stats
 from lbhessian.report.claims import FAILS, HOLDS, INCONCLUSIVE, TITLES, evaluate, to_html, to_markdown
 
 FIGURES = {
-    "lambda1_vs_batch", "topk_eigenvalues", "landscape_1d", "landscape_2d", "training_dynamics",
-    "accuracy_vs_batch", "input_measures_vs_batch", "input_hessian_spectrum", "adversarial_vs_eps",
-    "robust_vs_train_eps", None,
-}  # fmt: skip
+    "lambda1_vs_batch",
+    "topk_eigenvalues",
+    "landscape_1d",
+    "landscape_2d",
+    "training_dynamics",
+    "accuracy_vs_batch",
+    "input_measures_vs_batch",
+    "input_hessian_spectrum",
+    "adversarial_vs_eps",
+    "robust_vs_train_eps",
+    None,
+}
 
 
 def by_check(result):
@@ -243,7 +251,7 @@ def test_experiments_carry_their_own_attack_and_robust_settings():
                         {"name": "fgsm_b", "attack": "fgsm", "eps": [0.3], "fraction": 0.5},
                     ],
                 },
-            ],  # fmt: skip
+            ],
         },
         "attack": {"fgsm_linf": [0.0078], "headline_eps": 0.0078},
     }

@@ -20,8 +20,25 @@ def test_corrupt_data_file_gives_one_line_naming_it(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_bytes(b"PK\x03\x04 not really a zip")
     run = [f"--{k}=run/{k}" for k in ("checkpoint", "history", "metrics", "resume")]
-    p = lbh("train", "--config", str(SMOKE), "--data", str(path), "--dataset", "mnist5k", "--model", "M1",
-            "--mode", "clean", "--batch", "16", "--seed", "0", *run, cwd=tmp_path)  # fmt: skip
+    p = lbh(
+        "train",
+        "--config",
+        str(SMOKE),
+        "--data",
+        str(path),
+        "--dataset",
+        "mnist5k",
+        "--model",
+        "M1",
+        "--mode",
+        "clean",
+        "--batch",
+        "16",
+        "--seed",
+        "0",
+        *run,
+        cwd=tmp_path,
+    )
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1

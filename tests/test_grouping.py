@@ -15,10 +15,23 @@ def dry_run(tmp_path, config: dict, profile: str, *extra: str) -> str:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
     out = subprocess.run(
-        [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(cfg),
-         "--profile", str(ROOT / "profiles" / profile), "-n", *extra],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(SNAKEMAKE),
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(tmp_path),
+            "--configfile",
+            str(cfg),
+            "--profile",
+            str(ROOT / "profiles" / profile),
+            "-n",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     return out.stdout + out.stderr
 
@@ -36,8 +49,15 @@ def test_slurm_profile_groups_the_measurement_steps_of_each_run(tmp_path):
     `--groups ... --group-components measure=3` does) and grouped steps that each ask for a GPU."""
     # The grouping that profiles/slurm documents (commented out there: opt-in).
     group = "measure_{dataset}_{model}_{mode}_bs{batch}_seed{seed}"
-    grouping = ["--groups", *(f"{rule}={group}" for rule in ("spectrum", "inputs", "attack")),
-                "--group-components", f"{group}=3", "--set-resources", "inputs:gpu=0", "attack:gpu=0"]  # fmt: skip
+    grouping = [
+        "--groups",
+        *(f"{rule}={group}" for rule in ("spectrum", "inputs", "attack")),
+        "--group-components",
+        f"{group}=3",
+        "--set-resources",
+        "inputs:gpu=0",
+        "attack:gpu=0",
+    ]
     text = dry_run(tmp_path, smoke(gpus=1), "slurm", *grouping)
     groups = text.split("Group job ")[1:]
     assert len(groups) == 4  # smoke.yaml: 4 runs

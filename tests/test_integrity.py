@@ -127,9 +127,19 @@ def grid(tmp_path_factory, mnist5k):
 
 
 def _attack(grid, out, checkpoint="M1", metrics="M1", model="M1", config="cfg.yaml"):
-    attack_main(str(grid / config), str(grid / "mnist5k.pt"), str(grid / checkpoint / "checkpoint.pt"),
-                str(grid / metrics / "metrics.json"), str(out), threads=1, dataset="mnist5k", model=model,
-                mode="clean", batch="64", seed=0)  # fmt: skip
+    attack_main(
+        str(grid / config),
+        str(grid / "mnist5k.pt"),
+        str(grid / checkpoint / "checkpoint.pt"),
+        str(grid / metrics / "metrics.json"),
+        str(out),
+        threads=1,
+        dataset="mnist5k",
+        model=model,
+        mode="clean",
+        batch="64",
+        seed=0,
+    )
 
 
 def test_measurement_of_the_right_files_works(grid, tmp_path):
@@ -169,8 +179,14 @@ def test_checkpoint_trained_with_other_settings_is_refused(grid, tmp_path):
 def _collect(grid, tmp_path, metrics):
     out = tmp_path / "summary.csv"
     others = {kind: [str(tmp_path / f"none{i}") for i in range(2)] for kind in RUN_FILES if kind != "metrics"}
-    collect_main(str(grid / "cfg.yaml"), str(out), str(tmp_path / "metrics.json"),
-                 [str(tmp_path / f"p{i}.csv") for i in range(3)], metrics=metrics, **others)  # fmt: skip
+    collect_main(
+        str(grid / "cfg.yaml"),
+        str(out),
+        str(tmp_path / "metrics.json"),
+        [str(tmp_path / f"p{i}.csv") for i in range(3)],
+        metrics=metrics,
+        **others,
+    )
     return out
 
 
@@ -179,8 +195,11 @@ def test_collect_checks_each_metrics_file_against_its_place_in_the_grid(grid, tm
     other's model. The right order passes (core.config.runs order: M1 then M2)."""
     right = [str(grid / "M1/metrics.json"), str(grid / "M2/metrics.json")]
     assert _collect(grid, tmp_path / "ok", right).exists()
-    with pytest.raises(LbhError, match=r"M2/metrics.json: is of run mnist5k/M2/.*its place in the grid .* is run "
-                       r"mnist5k/M1"):  # fmt: skip
+    with pytest.raises(
+        LbhError,
+        match=r"M2/metrics.json: is of run mnist5k/M2/.*its place in the grid .* is run "
+        r"mnist5k/M1",
+    ):
         _collect(grid, tmp_path / "bad", right[::-1])
     assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
 
@@ -199,9 +218,22 @@ def test_output_under_a_file_is_one_line_and_writes_nothing(grid, tmp_path, caps
     """Catches NotADirectoryError/FileExistsError escaping as a traceback (the issue's report)."""
     (tmp_path / "file").write_text("x")
     out = tmp_path / "file/sub/attack.json"
-    code, err = _cli(capsys, "attack", "--config", str(grid / "cfg.yaml"), "--data", str(grid / "mnist5k.pt"),
-                     "--checkpoint", str(grid / "M1/checkpoint.pt"), "--metrics", str(grid / "M1/metrics.json"),
-                     "--out", str(out), "--threads", "1")  # fmt: skip
+    code, err = _cli(
+        capsys,
+        "attack",
+        "--config",
+        str(grid / "cfg.yaml"),
+        "--data",
+        str(grid / "mnist5k.pt"),
+        "--checkpoint",
+        str(grid / "M1/checkpoint.pt"),
+        "--metrics",
+        str(grid / "M1/metrics.json"),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+    )
     assert code == 2 and err.count("\n") == 0, err
     assert err.endswith(f"{tmp_path / 'file/sub'}: cannot create directory (Not a directory)"), err
 
@@ -226,10 +258,30 @@ def tmpfs(tmp_path):
 
 
 def _train_argv(grid, run_dir):
-    return ["train", "--config", str(grid / "cfg.yaml"), "--data", str(grid / "mnist5k.pt"), "--dataset", "mnist5k",
-            "--model", "M1", "--mode", "clean", "--batch", "64", "--seed", "0", "--threads", "1",
-            *[x for n in ("checkpoint.pt", "history.csv", "metrics.json", "resume.pt")
-              for x in (f"--{n.split('.')[0]}", str(run_dir / n))]]  # fmt: skip
+    return [
+        "train",
+        "--config",
+        str(grid / "cfg.yaml"),
+        "--data",
+        str(grid / "mnist5k.pt"),
+        "--dataset",
+        "mnist5k",
+        "--model",
+        "M1",
+        "--mode",
+        "clean",
+        "--batch",
+        "64",
+        "--seed",
+        "0",
+        "--threads",
+        "1",
+        *[
+            x
+            for n in ("checkpoint.pt", "history.csv", "metrics.json", "resume.pt")
+            for x in (f"--{n.split('.')[0]}", str(run_dir / n))
+        ],
+    ]
 
 
 def test_full_disk_is_one_line_and_leaves_no_partial_file(grid, tmpfs, capsys):
@@ -256,10 +308,14 @@ def test_a_failed_write_removes_the_outputs_written_before_it(grid, tmp_path):
     directory should be): summary.csv and metrics.json must go too."""
     (tmp_path / "blocked").write_text("x")
     with pytest.raises(LbhError, match="cannot create directory"):
-        collect_main(str(grid / "cfg.yaml"), str(tmp_path / "summary.csv"), str(tmp_path / "metrics.json"),
-                     [str(tmp_path / "blocked" / f"p{i}.csv") for i in range(3)],
-                     metrics=[str(grid / "M1/metrics.json"), str(grid / "M2/metrics.json")],
-                     **{kind: ["none", "none"] for kind in RUN_FILES if kind != "metrics"})  # fmt: skip
+        collect_main(
+            str(grid / "cfg.yaml"),
+            str(tmp_path / "summary.csv"),
+            str(tmp_path / "metrics.json"),
+            [str(tmp_path / "blocked" / f"p{i}.csv") for i in range(3)],
+            metrics=[str(grid / "M1/metrics.json"), str(grid / "M2/metrics.json")],
+            **{kind: ["none", "none"] for kind in RUN_FILES if kind != "metrics"},
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocked"]
 
 

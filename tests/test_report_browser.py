@@ -81,8 +81,16 @@ def report(tmp_path_factory):
     make_figures(df, exp, FIGURES, png, [p.with_suffix(".pdf") for p in png], settings, base=root)
     (res / "claims.json").write_text(json.dumps(evaluate(df, cfg["report"]["claims"])))
     captions = [str(REPO / f"workflow/report/fig_{k}.rst") for k in FIGURES]
-    page.main(REPO / "params.yaml", res / "summary.csv", res / "claims.json", [exp], FIGURES, png, captions,
-              res / "report.html")  # fmt: skip
+    page.main(
+        REPO / "params.yaml",
+        res / "summary.csv",
+        res / "claims.json",
+        [exp],
+        FIGURES,
+        png,
+        captions,
+        res / "report.html",
+    )
     return res / "report.html"
 
 

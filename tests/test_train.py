@@ -83,9 +83,12 @@ def test_micro_batch_accumulation_equals_one_large_batch():
 def _bn_net():
     torch.manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.ReLU(), torch.nn.Flatten(),
+        torch.nn.Conv2d(1, 3, 3),
+        torch.nn.BatchNorm2d(3),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
         torch.nn.Linear(3 * 4 * 4, 4),
-    ).double()  # fmt: skip
+    ).double()
     return net.train()
 
 

@@ -29,13 +29,17 @@ def _parser():
     many = {"required": True, "nargs": "+"}
     threads = ("--threads", {"type": int, "help": "CPU threads (default: runtime.threads)"})
     verb("validate", "check a config file (schema, grid, limits) before any job runs")
-    verb("data", "download/prepare a dataset into one file of uint8 tensors", ("--dataset", one), ("--out", one),
-         threads)  # fmt: skip
     verb(
-        "train", "train one run of the grid",
-        ("--data", one), *[(f"--{k}", {"type": int, **one} if k == "seed" else one) for k in RUN_KEYS],
-        *[(f"--{k}", one) for k in ("checkpoint", "history", "metrics", "resume")], threads,
-    )  # fmt: skip
+        "data", "download/prepare a dataset into one file of uint8 tensors", ("--dataset", one), ("--out", one), threads
+    )
+    verb(
+        "train",
+        "train one run of the grid",
+        ("--data", one),
+        *[(f"--{k}", {"type": int, **one} if k == "seed" else one) for k in RUN_KEYS],
+        *[(f"--{k}", one) for k in ("checkpoint", "history", "metrics", "resume")],
+        threads,
+    )
     # The run measured (the rule's wildcards): its metrics.json and checkpoint must be of that run.
     which_run = [(f"--{k}", {"help": "the run measured (checked against the files)"}) for k in RUN_KEYS]
     run_files = [(f"--{k}", one) for k in ("data", "checkpoint", "metrics", "out")] + which_run
@@ -43,27 +47,52 @@ def _parser():
     verb("inputs", "input-gradient norms and input-Hessian spectra of a run", *run_files, threads)
     verb("attack", "adversarial accuracy (FGSM, PGD) of a run over the eps grid", *run_files, threads)
     verb(
-        "collect", "every run's files -> summary.csv, headline metrics and plot data (one file per run, same order)",
+        "collect",
+        "every run's files -> summary.csv, headline metrics and plot data (one file per run, same order)",
         *[(f"--{k}", many) for k in RUN_FILES],
-        ("--out", one), ("--headline", one), ("--plots", many),
-    )  # fmt: skip
+        ("--out", one),
+        ("--headline", one),
+        ("--plots", many),
+    )
     verb(
-        "figures", "figures of one experiment (PNG + PDF) from summary.csv",
-        ("--summary", one), ("--experiment", many), ("--kind", many), ("--png", many), ("--pdf", many),
-    )  # fmt: skip
+        "figures",
+        "figures of one experiment (PNG + PDF) from summary.csv",
+        ("--summary", one),
+        ("--experiment", many),
+        ("--kind", many),
+        ("--png", many),
+        ("--pdf", many),
+    )
     verb(
-        "tables", "per dataset/model tables (CSV, Markdown) and one page with all of them",
-        ("--summary", one), ("--experiment", many), ("--csv", many), ("--md", many), ("--all-md", one),
+        "tables",
+        "per dataset/model tables (CSV, Markdown) and one page with all of them",
+        ("--summary", one),
+        ("--experiment", many),
+        ("--csv", many),
+        ("--md", many),
+        ("--all-md", one),
         ("--html", one),
-    )  # fmt: skip
-    verb("claims", "a verdict for each claim of the paper from summary.csv", ("--summary", one), ("--out", one),
-         ("--markdown", one), ("--html", one))  # fmt: skip
+    )
     verb(
-        "page", "the report page (one self-contained HTML file) from summary.csv, claims.json and the figures",
-        ("--summary", one), ("--claims", one), ("--experiment", many), ("--kind", many), ("--png", many),
-        ("--caption", many), ("--out", one),
+        "claims",
+        "a verdict for each claim of the paper from summary.csv",
+        ("--summary", one),
+        ("--out", one),
+        ("--markdown", one),
+        ("--html", one),
+    )
+    verb(
+        "page",
+        "the report page (one self-contained HTML file) from summary.csv, claims.json and the figures",
+        ("--summary", one),
+        ("--claims", one),
+        ("--experiment", many),
+        ("--kind", many),
+        ("--png", many),
+        ("--caption", many),
+        ("--out", one),
         ("--replications", {"nargs": "*", "default": [], "help": "replications.json, where replications have run"}),
-    )  # fmt: skip
+    )
     verb(
         "power",
         "how often designs with more or fewer seeds would decide each claim, from a pilot's summary.csv",

@@ -28,18 +28,32 @@ def synthetic(tmp_path, effect=1.0, seeds=range(4), batches=BATCHES, noise=0.05,
                 jitter = lambda scale=noise: float(rng.normal(0, scale))  # noqa: E731
                 lam = 10 * 2 ** (0.3 * effect * d) * 2 ** (-10 * eps) * math.exp(jitter())
                 row = {
-                    "dataset": "mnist5k", "model": "M1", "mode": "clean" if eps == 0 else f"fgsm{eps:g}",
-                    "batch_size": bs, "seed": seed, "status": "ok", "robust": eps > 0, "robust_eps": eps or np.nan,
-                    "stop_rule": "target_loss", "reached_target": True, "epochs": 3, "history_file": str(history),
+                    "dataset": "mnist5k",
+                    "model": "M1",
+                    "mode": "clean" if eps == 0 else f"fgsm{eps:g}",
+                    "batch_size": bs,
+                    "seed": seed,
+                    "status": "ok",
+                    "robust": eps > 0,
+                    "robust_eps": eps or np.nan,
+                    "stop_rule": "target_loss",
+                    "reached_target": True,
+                    "epochs": 3,
+                    "history_file": str(history),
                     "test_acc": 0.97 - 0.01 * effect * d + jitter(0.003) + 0.5 * eps,
-                    "min_eigenvalue": -0.01 * lam, "grad_norm": 0.04,
-                    "landscape_argmin_alpha": 0.0, "landscape_alpha_step": 0.1,
-                    "input_exact_images_train": 2, "input_exact_images_test": 2, "input_exact_min_rel": -1e-16,
-                    "input_exact_rank_excess": 0.0, "power_max_rel_diff": 1e-4,
+                    "min_eigenvalue": -0.01 * lam,
+                    "grad_norm": 0.04,
+                    "landscape_argmin_alpha": 0.0,
+                    "landscape_alpha_step": 0.1,
+                    "input_exact_images_train": 2,
+                    "input_exact_images_test": 2,
+                    "input_exact_min_rel": -1e-16,
+                    "input_exact_rank_excess": 0.0,
+                    "power_max_rel_diff": 1e-4,
                     "input_grad_norm_test": 0.5 * 2 ** (0.3 * effect * d) * math.exp(jitter()),
                     "input_lambda1_test": 2 * 2 ** (0.3 * effect * d) * math.exp(jitter()),
                     "trace": 50 * 2 ** (0.3 * effect * d) * math.exp(jitter()),
-                }  # fmt: skip
+                }
                 for i in (1, 2, 3):
                     row[f"lambda_{i}"] = lam / i * math.exp(jitter())
                 for col, base in (("acc_fgsm_linf_eps0.2_test", 0.6), ("acc_pgd_linf_eps0.2_test", 0.3)):

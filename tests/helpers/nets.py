@@ -87,9 +87,15 @@ def relu_bn_net(classes=4):
     """ReLU + max-pool + BatchNorm (eval: affine): piecewise linear in the image."""
     torch.manual_seed(0)
     net = nn.Sequential(
-        nn.Conv2d(1, 3, 3), nn.ReLU(), nn.BatchNorm2d(3), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, classes),
-    )  # fmt: skip
+        nn.Conv2d(1, 3, 3),
+        nn.ReLU(),
+        nn.BatchNorm2d(3),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(12, 16),
+        nn.ReLU(),
+        nn.Linear(16, classes),
+    )
     with torch.no_grad():
         for _ in range(3):
             net(torch.rand(32, 1, 6, 6))

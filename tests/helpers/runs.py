@@ -164,17 +164,19 @@ def make_runs(
     for bs in batch_sizes:
         for mode in ["clean"] + (["fgsm"] if bs in robust_bs else []):
             for seed in seeds:
-                files.append(make_run(
-                    runs / dataset / model / mode / f"bs{labels.get(bs, bs)}" / f"seed{seed}",
-                    dataset,
-                    model,
-                    mode,
-                    bs,
-                    seed,
-                    rising=rising,
-                    label=labels.get(bs),
-                    **over,
-                ))  # fmt: skip
+                files.append(
+                    make_run(
+                        runs / dataset / model / mode / f"bs{labels.get(bs, bs)}" / f"seed{seed}",
+                        dataset,
+                        model,
+                        mode,
+                        bs,
+                        seed,
+                        rising=rising,
+                        label=labels.get(bs),
+                        **over,
+                    )
+                )
     return files
 
 

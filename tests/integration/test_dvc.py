@@ -188,15 +188,25 @@ def test_param_change_reruns_only_what_depends_on_it(repo):
     # SNAKEMAKE_PROFILE chooses how Snakemake runs: the stage's cmd names no profile.
     proc = dvc(
         repo,
-        "exp", "run", "-n", "eps02", "-S", "attack.fgsm_linf=[0.1,0.2]", "-S", "attack.samples=64",
+        "exp",
+        "run",
+        "-n",
+        "eps02",
+        "-S",
+        "attack.fgsm_linf=[0.1,0.2]",
+        "-S",
+        "attack.samples=64",
         SNAKEMAKE_PROFILE="profiles/local",
-    )  # fmt: skip
+    )
     log = output(proc)
     assert "Using profile profiles/local" in log
     counts = job_counts(log)
     assert counts.get("attack") == 4 and not {"data", "train", "spectrum", "inputs"} & set(counts), counts
-    assert {**mtimes(repo, "results/runs/**/checkpoint.pt"), **mtimes(repo, "results/runs/**/spectrum.json"),
-            **mtimes(repo, "results/runs/**/inputs.json")} == kept  # fmt: skip
+    assert {
+        **mtimes(repo, "results/runs/**/checkpoint.pt"),
+        **mtimes(repo, "results/runs/**/spectrum.json"),
+        **mtimes(repo, "results/runs/**/inputs.json"),
+    } == kept
     after = mtimes(repo, "results/runs/**/attack.json")
     assert set(after) == set(attacks) and all(after[k] != attacks[k] for k in attacks)
     attack = json.loads(next(repo.glob("results/runs/**/attack.json")).read_text())
@@ -271,8 +281,13 @@ def test_corrupt_cache_file_is_detected_not_used(repo, tmp_path):
     assert not cached.exists()  # the corrupt copy was dropped from the cache
     # Status reports the damaged output.
     status = json.loads(dvc(repo, "status", "--json").stdout)
-    changed = {k: v for entries in status.values() for e in entries if isinstance(e, dict) for k, v in
-               e.get("changed outs", {}).items()}  # fmt: skip
+    changed = {
+        k: v
+        for entries in status.values()
+        for e in entries
+        if isinstance(e, dict)
+        for k, v in e.get("changed outs", {}).items()
+    }
     assert changed.get("results/runs") == "not in cache", status
     # A pull brings the good bytes back from the remote.
     ckpt.unlink()

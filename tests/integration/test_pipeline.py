@@ -105,11 +105,33 @@ def test_cpu_runs_are_reproducible(smoke_run, tmp_path):
 
     data = "data/prepared/mnist5k.pt"
     run = ("--dataset", "mnist5k", "--model", "M1", "--mode", "clean", "--batch", "128", "--seed", "0")
-    step("train", "--data", data, *run, "--checkpoint", again / "checkpoint.pt", "--history", again / "history.csv",
-         "--metrics", again / "metrics.json", "--resume", again / "resume.pt")  # fmt: skip
+    step(
+        "train",
+        "--data",
+        data,
+        *run,
+        "--checkpoint",
+        again / "checkpoint.pt",
+        "--history",
+        again / "history.csv",
+        "--metrics",
+        again / "metrics.json",
+        "--resume",
+        again / "resume.pt",
+    )
     for name in ("spectrum", "inputs", "attack"):
-        step(name, "--data", data, *run, "--checkpoint", again / "checkpoint.pt", "--metrics",
-             again / "metrics.json", "--out", again / f"{name}.json")  # fmt: skip
+        step(
+            name,
+            "--data",
+            data,
+            *run,
+            "--checkpoint",
+            again / "checkpoint.pt",
+            "--metrics",
+            again / "metrics.json",
+            "--out",
+            again / f"{name}.json",
+        )
     a = load_checkpoint(d / "checkpoint.pt")[0].state_dict()
     b = load_checkpoint(again / "checkpoint.pt")[0].state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -134,12 +156,18 @@ def test_a_diverged_run_is_recorded_while_the_others_finish(tmp_path):
     cfg["train"].update(
         experiments=[
             {"dataset": "mnist5k", "model": "M1", **small},
-            {"dataset": "mnist5k", "model": "M2", **small,
-             "optimizer": {"lr": 1.0e6, "momentum": 0.9, "weight_decay": 0.0}},
+            {
+                "dataset": "mnist5k",
+                "model": "M2",
+                **small,
+                "optimizer": {"lr": 1.0e6, "momentum": 0.9, "weight_decay": 0.0},
+            },
         ],
-        batch_sizes=[64], robust=[], track={"every": 0, "samples": 128, "iters": 5},
+        batch_sizes=[64],
+        robust=[],
+        track={"every": 0, "samples": 128, "iters": 5},
         stop={"rule": "epochs", "epochs": 2, "target_loss": 0.1},
-    )  # fmt: skip
+    )
     path = tmp_path / "diverge.yaml"
     path.write_text(yaml.safe_dump(cfg))
     workdir = tmp_path / "work"

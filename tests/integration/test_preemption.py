@@ -89,8 +89,22 @@ def _workdir(tmp_path: Path, data_from: Path | None = None) -> Path:
 def reference(tmp_path_factory) -> Path:
     """The training run uninterrupted (the step as the workflow calls it); its data is reused below."""
     workdir = _workdir(tmp_path_factory.mktemp("reference"))
-    subprocess.run([sys.executable, "-m", "lbhessian", "data", "--config", str(workdir / "cfg.yaml"), "--dataset",
-                    "mnist5k", "--out", str(workdir / "data/prepared/mnist5k.pt")], env=_env(), check=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lbhessian",
+            "data",
+            "--config",
+            str(workdir / "cfg.yaml"),
+            "--dataset",
+            "mnist5k",
+            "--out",
+            str(workdir / "data/prepared/mnist5k.pt"),
+        ],
+        env=_env(),
+        check=True,
+    )
     subprocess.run(_train_cmd(workdir, workdir / RUN), env=_env(), check=True, capture_output=True)
     return workdir
 
@@ -157,8 +171,15 @@ def _train_pid(workdir: Path) -> int:
 
 
 def _workflow(workdir: Path, profile: Path) -> list[str]:
-    return ["-s", str(REPO / "Snakefile"), "--configfile", str(workdir / "cfg.yaml"), "--profile", str(profile),
-            f"{RUN}/metrics.json"]  # fmt: skip
+    return [
+        "-s",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        str(workdir / "cfg.yaml"),
+        "--profile",
+        str(profile),
+        f"{RUN}/metrics.json",
+    ]
 
 
 def test_sigterm_to_a_workflow_training_job_is_retried_to_the_same_weights(reference, tmp_path):

@@ -128,8 +128,12 @@ def local_smoke(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("local_smoke")
     run_dir = _chosen_run()
     targets = [f"{run_dir}/{name}" for name in MEASURED]
-    run = run_snakemake(["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), "--cores", "2", *targets],
-                        workdir, _local_env(), timeout=1200)  # fmt: skip
+    run = run_snakemake(
+        ["-s", str(REPO / "Snakefile"), "--configfile", str(SMOKE), "--cores", "2", *targets],
+        workdir,
+        _local_env(),
+        timeout=1200,
+    )
     assert run.returncode == 0 and not run.timed_out, run.log[-6000:]
     return workdir
 

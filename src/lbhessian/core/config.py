@@ -87,8 +87,9 @@ def validate(cfg, source="config"):
         if len(set(names)) != len(names):
             raise LbhError(f"{source}: {where}: mode names must be unique, got {names}")
         where = "attack" if exp is None else f"train.experiments[{i - 1}].attack"
-        _check_attack(cfg["attack"] if exp is None else attack_settings(cfg, exp["dataset"], exp["model"]),
-                      where, source)  # fmt: skip
+        _check_attack(
+            cfg["attack"] if exp is None else attack_settings(cfg, exp["dataset"], exp["model"]), where, source
+        )
     return cfg
 
 

@@ -28,8 +28,13 @@ def weights_of(dataset, model):
     if dataset not in SHAPES:
         raise LbhError(f"dataset {dataset!r} is unknown; known: {', '.join(DATASETS)}")
     c = SHAPES[dataset][0]
-    info = {"name": dataset, "classes": 100 if dataset == "cifar100" else 10, "shape": list(SHAPES[dataset]),
-            "mean": [0.0] * c, "std": [1.0] * c}  # fmt: skip
+    info = {
+        "name": dataset,
+        "classes": 100 if dataset == "cifar100" else 10,
+        "shape": list(SHAPES[dataset]),
+        "mean": [0.0] * c,
+        "std": [1.0] * c,
+    }
     return param_count(build_model(model, info))
 
 

@@ -24,43 +24,78 @@ def m1(info):
     c, h, w = info["shape"]
     flat = 50 * ((h - 4) // 2 - 4) // 2 * (((w - 4) // 2 - 4) // 2)
     return nn.Sequential(
-        nn.Conv2d(c, 20, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(20, 50, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(flat, 500), nn.ReLU(), nn.Linear(500, info["classes"]),
-    )  # fmt: skip
+        nn.Conv2d(c, 20, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(20, 50, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(flat, 500),
+        nn.ReLU(),
+        nn.Linear(500, info["classes"]),
+    )
 
 
 def m2(info):
     """A small MLP (stands in for the paper's unrecovered fifth network); works on any image size."""
     c, h, w = info["shape"]
     return nn.Sequential(
-        nn.Flatten(), nn.Linear(c * h * w, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(c * h * w, 256),
+        nn.ReLU(),
+        nn.Linear(256, 128),
+        nn.ReLU(),
         nn.Linear(128, info["classes"]),
-    )  # fmt: skip
+    )
 
 
 def c1(info):
     """C1 of the paper (CIFAR-10): 1,756,682 weights."""
     c = info["shape"][0]
     return nn.Sequential(
-        nn.Conv2d(c, 64, 5, padding=2), nn.ReLU(), nn.BatchNorm2d(64), nn.MaxPool2d(3, 2, 1),
-        nn.Conv2d(64, 64, 5, padding=2), nn.ReLU(), nn.BatchNorm2d(64), nn.MaxPool2d(3, 2, 1),
-        nn.Flatten(), nn.Linear(4096, 384), nn.ReLU(), nn.Linear(384, 192), nn.ReLU(),
+        nn.Conv2d(c, 64, 5, padding=2),
+        nn.ReLU(),
+        nn.BatchNorm2d(64),
+        nn.MaxPool2d(3, 2, 1),
+        nn.Conv2d(64, 64, 5, padding=2),
+        nn.ReLU(),
+        nn.BatchNorm2d(64),
+        nn.MaxPool2d(3, 2, 1),
+        nn.Flatten(),
+        nn.Linear(4096, 384),
+        nn.ReLU(),
+        nn.Linear(384, 192),
+        nn.ReLU(),
         nn.Linear(192, info["classes"]),
-    )  # fmt: skip
+    )
 
 
 def c2(info):
     """C2 of the paper (CIFAR-10): 1,148,746 weights, no padding anywhere."""
     c = info["shape"][0]
     return nn.Sequential(
-        nn.Conv2d(c, 64, 3), nn.ReLU(), nn.BatchNorm2d(64),
-        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.BatchNorm2d(64), nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3), nn.ReLU(), nn.BatchNorm2d(128),
-        nn.Conv2d(128, 128, 3), nn.ReLU(), nn.BatchNorm2d(128), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(3200, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+        nn.Conv2d(c, 64, 3),
+        nn.ReLU(),
+        nn.BatchNorm2d(64),
+        nn.Conv2d(64, 64, 3),
+        nn.ReLU(),
+        nn.BatchNorm2d(64),
+        nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3),
+        nn.ReLU(),
+        nn.BatchNorm2d(128),
+        nn.Conv2d(128, 128, 3),
+        nn.ReLU(),
+        nn.BatchNorm2d(128),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(3200, 256),
+        nn.ReLU(),
+        nn.Linear(256, 256),
+        nn.ReLU(),
         nn.Linear(256, info["classes"]),
-    )  # fmt: skip
+    )
 
 
 class BasicBlock(nn.Module):

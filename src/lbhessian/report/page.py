@@ -88,8 +88,10 @@ def checks_view(claims: dict) -> str:
             if rows
             else ""
         )
-        parts.append(f"<h3 id='checks-{esc(key)}'>Claim {esc(key)}: {esc(c.get('title', ''))} "
-                     f"{writer.badge(c.get('verdict', '?'))}</h3>{body or '<p>no checks</p>'}")  # fmt: skip
+        parts.append(
+            f"<h3 id='checks-{esc(key)}'>Claim {esc(key)}: {esc(c.get('title', ''))} "
+            f"{writer.badge(c.get('verdict', '?'))}</h3>{body or '<p>no checks</p>'}"
+        )
     note = (
         "<p class='note'>Effects in the units of the quantity (factors as x, accuracies in percentage points, "
         "slopes per doubling of the batch or per 0.1 training eps); intervals two-sided 95%; p-values one-sided, "
@@ -131,18 +133,23 @@ def figures_view(exp: str, pngs: dict, captions: dict, cfg: dict, config_path: s
         said = figtext.shown(kind, runs, ctx or {})
         if said:
             text = f"<p class='shown'><b>Shown:</b> {esc(' '.join(said))}</p>" + text
-        items.append(f'<figure id="{esc(_fig_id(exp, kind))}"><h3>{esc(figtext.title(kind))}</h3>'
-                     f'<img src="{writer.png_uri(png)}" alt="{esc(figtext.title(kind))}, {esc(exp)}" '
-                     'loading="eager" decoding="sync">'
-                     f"<figcaption>{text}</figcaption></figure>")  # fmt: skip
+        items.append(
+            f'<figure id="{esc(_fig_id(exp, kind))}"><h3>{esc(figtext.title(kind))}</h3>'
+            f'<img src="{writer.png_uri(png)}" alt="{esc(figtext.title(kind))}, {esc(exp)}" '
+            'loading="eager" decoding="sync">'
+            f"<figcaption>{text}</figcaption></figure>"
+        )
     toc = " · ".join(f'<a href="#{esc(_fig_id(exp, k))}">{esc(figtext.title(k))}</a>' for k in pngs)
     return writer.view(f"figures-{exp}", f"Figures: {exp}", f"<p>{toc}</p>{''.join(items)}")
 
 
 def experiment_view(cfg: dict, config_path: str, claims: dict) -> str:
     value = lambda v: "unset" if v is None else str(v)  # noqa: E731 (never "None" to a reader)
-    thr = [{"threshold": k, "value": value(v.get("value")), "reason": v.get("reason", "")}
-           for k, v in (claims.get("thresholds") or {}).items() if isinstance(v, dict)]  # fmt: skip
+    thr = [
+        {"threshold": k, "value": value(v.get("value")), "reason": v.get("reason", "")}
+        for k, v in (claims.get("thresholds") or {}).items()
+        if isinstance(v, dict)
+    ]
     body = (
         f"<p>Config file <code>{esc(config_path)}</code>, every default filled in; code commit "
         f"<code>{esc(ex.commit())}</code>.</p><h3>Key settings</h3>"

@@ -107,8 +107,10 @@ def run_tables(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def _sections(name, tables, prefix) -> str:
-    return "".join(f"<h4>{writer.esc(t)}</h4>" + writer.html_table(f, id_=f"{prefix}-{name}-{t.replace(' ', '-')}")
-                   for t, f in tables.items())  # fmt: skip
+    return "".join(
+        f"<h4>{writer.esc(t)}</h4>" + writer.html_table(f, id_=f"{prefix}-{name}-{t.replace(' ', '-')}")
+        for t, f in tables.items()
+    )
 
 
 def experiment_html(df: pd.DataFrame, name: str) -> str:

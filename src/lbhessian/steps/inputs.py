@@ -5,7 +5,8 @@ from lbhessian.measure import input_curvature
 from lbhessian.steps.common import expected_run, measure_run
 
 
-def main(config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None,
-         seed=None):  # fmt: skip
+def main(
+    config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
+):
     expected = expected_run(dataset, model, mode, batch, seed)
     measure_run(config, data, checkpoint, metrics, out, threads, "inputs", input_curvature, expected)

@@ -116,8 +116,18 @@ COLUMNS = ["check", "experiment", "mode", "statistic", "effect", "interval", "p"
 def _cells(r: dict) -> list[str]:
     ci = interval(r["ci_low"], r["ci_high"])
     detail = r["detail"] + (f" Missing: {r['missing']}" if r["missing"] else "")
-    return [r["check"], r["experiment"], r["mode"], r["statistic"], _cell(r["effect"]), ci,
-            _cell(r["p_value"]), r["threshold"], r["verdict"], detail]  # fmt: skip
+    return [
+        r["check"],
+        r["experiment"],
+        r["mode"],
+        r["statistic"],
+        _cell(r["effect"]),
+        ci,
+        _cell(r["p_value"]),
+        r["threshold"],
+        r["verdict"],
+        detail,
+    ]
 
 
 def to_markdown(result: dict) -> str:

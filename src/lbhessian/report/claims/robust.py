@@ -119,10 +119,15 @@ def claim6(ctx: Context, runs: pd.DataFrame) -> list[dict]:
     test = "none: exact float64 eigendecomposition of every sampled image"
     rows = []
     for check, col, stat, thr, bad in (
-        ("6a", "input_exact_min_rel", "min over images of min eig(H_x) / max eig(H_x)", f">= -{g(tol)}",
-         lambda v: v.min() < -tol),
+        (
+            "6a",
+            "input_exact_min_rel",
+            "min over images of min eig(H_x) / max eig(H_x)",
+            f">= -{g(tol)}",
+            lambda v: v.min() < -tol,
+        ),
         ("6b", "input_exact_rank_excess", "max over images of rank(H_x) - (C - 1)", "<= 0", lambda v: v.max() > 0),
-    ):  # fmt: skip
+    ):
         v = with_values(runs, col)[col].astype(float) if col in runs else pd.Series(dtype=float)
         effect = (v.min() if check == "6a" else v.max()) if len(v) else None
         est = Estimate(None if effect is None else float(effect), None, None, None, len(v), test)
@@ -160,10 +165,12 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
         need = f"at least 3 training eps (clean = 0 plus two robust modes) at one batch size; found {found}"
         return [
             ctx.missing_row("7", c, "all", s, "-", need, f)
-            for c, s, f in (("7a", "slope of log lambda_1 on training eps", "robust_vs_train_eps"),
-                            ("7b", "slope of FGSM accuracy on training eps", "robust_vs_train_eps"),
-                            ("7c", "slope of PGD accuracy on training eps", "adversarial_vs_eps"))
-        ]  # fmt: skip
+            for c, s, f in (
+                ("7a", "slope of log lambda_1 on training eps", "robust_vs_train_eps"),
+                ("7b", "slope of FGSM accuracy on training eps", "robust_vs_train_eps"),
+                ("7c", "slope of PGD accuracy on training eps", "adversarial_vs_eps"),
+            )
+        ]
     rows = []
     for b, lv in judged.items():
         gb = d[d["batch_size"] == b]

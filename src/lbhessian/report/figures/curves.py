@@ -20,8 +20,18 @@ def seed_lines(ax, d: pd.DataFrame, x: str, y: str, colour, style, label: str, k
     first = True
     for seed, ds in d.groupby("seed"):
         ds = ds.dropna(subset=[y]).sort_values(x)
-        ax.plot(ds[x], ds[y], style, color=colour, lw=1.1, alpha=0.85, marker=".", ms=4,
-                label=label if first else None, gid=f"seed:{key}:{seed}")  # fmt: skip
+        ax.plot(
+            ds[x],
+            ds[y],
+            style,
+            color=colour,
+            lw=1.1,
+            alpha=0.85,
+            marker=".",
+            ms=4,
+            label=label if first else None,
+            gid=f"seed:{key}:{seed}",
+        )
         first = False
 
 
@@ -33,8 +43,18 @@ def fig_landscape_1d(g, ctx):
         for split in ("train", "test"):
             loss, alpha = land.get(f"{split}_loss") or [], land.get("alpha") or []
             if alpha and len(loss) == len(alpha):
-                rows.append(pd.DataFrame({"alpha": alpha, "loss": loss, "split": split, "mode": r["mode"],
-                                          "batch_size": r["batch_size"], "seed": r["seed"]}))  # fmt: skip
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "alpha": alpha,
+                            "loss": loss,
+                            "split": split,
+                            "mode": r["mode"],
+                            "batch_size": r["batch_size"],
+                            "seed": r["seed"],
+                        }
+                    )
+                )
     d = pd.concat(rows).dropna(subset=["loss"]) if rows else pd.DataFrame(columns=["mode", "loss"])
     names, colours = st.bs_names(g), st.bs_colours(g)
     title = lambda mode, _: f"Loss along v₁ ({mode})"  # noqa: E731
@@ -42,8 +62,16 @@ def fig_landscape_1d(g, ctx):
     for ax, mode, dd, is_log in panels:
         for (bs, split), db in dd.groupby(["batch_size", "split"]):
             label = f"{names[int(bs)]}, {split}"
-            seed_lines(ax, db, "alpha", "loss", colours[int(bs)], "-" if split == "train" else "--", label,
-                       f"{mode}:{int(bs)}:{split}")  # fmt: skip
+            seed_lines(
+                ax,
+                db,
+                "alpha",
+                "loss",
+                colours[int(bs)],
+                "-" if split == "train" else "--",
+                label,
+                f"{mode}:{int(bs)}:{split}",
+            )
         if not is_log:
             ax.set_yscale("linear")
         ax.axvline(0, color="0.5", lw=0.6)
@@ -93,8 +121,9 @@ def fig_adversarial_vs_eps(g, ctx):
     attacks = sorted({p[0] for _, p in cols}, key=lambda a: (attack_rank(a), a))
     modes = st.mode_order(g["mode"])
     ncol = max(len(attacks), 1)
-    fig, axes = plt.subplots(len(modes), ncol, figsize=(min(st.WIDTH, 2.6 * ncol + 0.6), 2.6 * len(modes)),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(modes), ncol, figsize=(min(st.WIDTH, 2.6 * ncol + 0.6), 2.6 * len(modes)), squeeze=False
+    )
     if not attacks:
         for ax in axes.flat:
             st.no_data(ax, "no adversarial accuracies (attack step)")
@@ -118,8 +147,17 @@ def fig_adversarial_vs_eps(g, ctx):
             grid = sorted(dd["eps"].unique())
             for (bs, split), db in dd.groupby(["batch_size", "split"]):
                 label = f"{names[int(bs)]}, {split}"
-                st.series(ax, db, "eps", "acc", label, colours[int(bs)], "-" if split == "test" else "--",
-                          grid=grid, marker="o" if split == "test" else "s")  # fmt: skip
+                st.series(
+                    ax,
+                    db,
+                    "eps",
+                    "acc",
+                    label,
+                    colours[int(bs)],
+                    "-" if split == "test" else "--",
+                    grid=grid,
+                    marker="o" if split == "test" else "s",
+                )
             xlabel = "ε (ℓ2 norm of δ)" if attack.endswith("l2") else "ε (ℓ∞, pixels in [0, 1])"
             ax.set(xlabel=xlabel, ylabel="accuracy (%)" if k == 0 else "", ylim=(-2, 102))
             ax.legend(fontsize=6.5, loc="upper right")

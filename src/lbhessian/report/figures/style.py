@@ -165,8 +165,17 @@ def series(ax, d: pd.DataFrame, x: str, y: str, label: str, colour, style="-", l
     grid = sorted(set(grid if grid is not None else stats.index))
     first = True
     for seg in _segments(list(stats.index), grid):
-        (line,) = ax.plot(seg, centre[seg], style, marker=marker, ms=4, color=colour, lw=1.4,
-                          label=label if first else None, gid=f"mean:{label}")  # fmt: skip
+        (line,) = ax.plot(
+            seg,
+            centre[seg],
+            style,
+            marker=marker,
+            ms=4,
+            color=colour,
+            lw=1.4,
+            label=label if first else None,
+            gid=f"mean:{label}",
+        )
         first = False
     spread = stats[stats["count"] > 1]
     if not spread.empty:
