@@ -55,11 +55,11 @@ class Context:
         claim,
         check,
         mode,
+        *,
         statistic,
         est,
         threshold,
         verdict,
-        *,
         bar=None,
         direction=None,
         detail="",
@@ -102,17 +102,17 @@ class Context:
             "unit": unit,
         }
 
-    def slope_row(self, claim, check, mode, statistic, est, direction, *, detail="", figure=None, unit=""):
+    def slope_row(self, claim, check, mode, *, statistic, est, direction, detail="", figure=None, unit=""):
         """A check that a trend's slope lies above 0 (``direction`` +1) or below it (-1)."""
         side = "above" if direction > 0 else "below"
         return self.row(
             claim,
             check,
             mode,
-            statistic,
-            est,
-            f"95% interval {side} 0",
-            verdict(est, 0.0, direction),
+            statistic=statistic,
+            est=est,
+            threshold=f"95% interval {side} 0",
+            verdict=verdict(est, 0.0, direction),
             bar=0.0,
             direction=direction,
             detail=detail,
@@ -120,15 +120,15 @@ class Context:
             unit=unit,
         )
 
-    def missing_row(self, claim, check, mode, statistic, threshold, missing, figure=None, unit=""):
+    def missing_row(self, claim, check, mode, *, statistic, threshold, missing, figure=None, unit=""):
         return self.row(
             claim,
             check,
             mode,
-            statistic,
-            NO_ESTIMATE,
-            threshold,
-            INCONCLUSIVE,
+            statistic=statistic,
+            est=NO_ESTIMATE,
+            threshold=threshold,
+            verdict=INCONCLUSIVE,
             missing=missing,
             figure=figure,
             unit=unit,

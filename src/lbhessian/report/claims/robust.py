@@ -41,10 +41,10 @@ def claim4(ctx: Context, clean: pd.DataFrame) -> list[dict]:
             "4",
             "4",
             "clean",
-            "test accuracy at the smallest batch - at the largest (same stopping point)",
-            est,
-            f"95% interval above {g(gap)}",
-            verdict(est, gap, +1),
+            statistic="test accuracy at the smallest batch - at the largest (same stopping point)",
+            est=est,
+            threshold=f"95% interval above {g(gap)}",
+            verdict=verdict(est, gap, +1),
             bar=gap,
             direction=+1,
             detail=detail,
@@ -70,7 +70,16 @@ def claim5(ctx: Context, clean: pd.DataFrame) -> list[dict]:
     rows = []
     cols = acc_columns(clean, "fgsm_linf", split)
     if not cols:
-        rows.append(ctx.missing_row("5", "5a.1", "clean", f"FGSM accuracy ({split})", "-", "no FGSM l-inf eps grid"))
+        rows.append(
+            ctx.missing_row(
+                "5",
+                "5a.1",
+                "clean",
+                statistic=f"FGSM accuracy ({split})",
+                threshold="-",
+                missing="no FGSM l-inf eps grid",
+            )
+        )
     for i, (eps, col) in enumerate(cols, start=1):
         d = with_values(clean, col)
         est = trend(np.log2(d["batch_size"]), d[col].astype(float), ctx.level, "less")
@@ -79,9 +88,9 @@ def claim5(ctx: Context, clean: pd.DataFrame) -> list[dict]:
                 "5",
                 f"5a.{i}",
                 "clean",
-                f"slope of FGSM accuracy ({split}, eps {g(eps)}) per doubling of batch",
-                est,
-                -1,
+                statistic=f"slope of FGSM accuracy ({split}, eps {g(eps)}) per doubling of batch",
+                est=est,
+                direction=-1,
                 detail=mean_by_batch(d, col),
                 figure="adversarial_vs_eps",
                 unit="fraction",
@@ -98,9 +107,9 @@ def claim5(ctx: Context, clean: pd.DataFrame) -> list[dict]:
                 "5",
                 check,
                 "clean",
-                f"slope of log {label} ({split}) on log batch size",
-                est,
-                +1,
+                statistic=f"slope of log {label} ({split}) on log batch size",
+                est=est,
+                direction=+1,
                 detail=mean_by_batch(d, col),
                 figure="input_measures_vs_batch",
             )
@@ -138,10 +147,10 @@ def claim6(ctx: Context, runs: pd.DataFrame) -> list[dict]:
                 "6",
                 check,
                 "all",
-                stat,
-                est,
-                thr,
-                verdict_,
+                statistic=stat,
+                est=est,
+                threshold=thr,
+                verdict=verdict_,
                 detail=images,
                 figure="input_hessian_spectrum",
                 missing=missing or "no exact input Hessians",
@@ -164,7 +173,7 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
         found = "; ".join(f"bs{b}: {', '.join(g(e) for e in lv)}" for b, lv in levels.items()) or "no runs"
         need = f"at least 3 training eps (clean = 0 plus two robust modes) at one batch size; found {found}"
         return [
-            ctx.missing_row("7", c, "all", s, "-", need, f)
+            ctx.missing_row("7", c, "all", statistic=s, threshold="-", missing=need, figure=f)
             for c, s, f in (
                 ("7a", "slope of log lambda_1 on training eps", "robust_vs_train_eps"),
                 ("7b", "slope of FGSM accuracy on training eps", "robust_vs_train_eps"),
@@ -182,9 +191,9 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
                 "7",
                 f"7a.bs{b}",
                 "all",
-                "slope of log2 lambda_1 on the training eps",
-                est,
-                -1,
+                statistic="slope of log2 lambda_1 on the training eps",
+                est=est,
+                direction=-1,
                 detail=detail,
                 figure="robust_vs_train_eps",
             )
@@ -195,7 +204,17 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
             if not cols:
                 need = f"a {name} eps other than the training eps ({', '.join(g(e) for e in lv)}) in the attack grid"
                 stat = f"slope of {name} accuracy on training eps"
-                rows.append(ctx.missing_row("7", f"{check}.bs{b}", "all", stat, "-", need, "adversarial_vs_eps"))
+                rows.append(
+                    ctx.missing_row(
+                        "7",
+                        f"{check}.bs{b}",
+                        "all",
+                        statistic=stat,
+                        threshold="-",
+                        missing=need,
+                        figure="adversarial_vs_eps",
+                    )
+                )
             for i, (eps, col) in enumerate(cols, start=1):
                 a = with_values(gb, col)
                 est = trend(a["train_eps"], a[col].astype(float), ctx.level, "greater")
@@ -204,9 +223,9 @@ def claim7(ctx: Context, runs: pd.DataFrame) -> list[dict]:
                         "7",
                         f"{check}.bs{b}.{i}",
                         "all",
-                        f"slope of {name} accuracy ({split}, eps {g(eps)}) on the training eps",
-                        est,
-                        +1,
+                        statistic=f"slope of {name} accuracy ({split}, eps {g(eps)}) on the training eps",
+                        est=est,
+                        direction=+1,
                         detail=f"bs{b}, {len(a)} runs",
                         figure="robust_vs_train_eps" if attack == "fgsm_linf" else "adversarial_vs_eps",
                         unit="fraction",

@@ -26,9 +26,9 @@ def claim1(ctx: Context, clean: pd.DataFrame) -> list[dict]:
                 "1",
                 "1a",
                 "clean",
-                "slope of log lambda_1 on log batch size (exponent of a power law)",
-                est,
-                +1,
+                statistic="slope of log lambda_1 on log batch size (exponent of a power law)",
+                est=est,
+                direction=+1,
                 detail=detail,
                 figure="lambda1_vs_batch",
             )
@@ -42,10 +42,10 @@ def claim1(ctx: Context, clean: pd.DataFrame) -> list[dict]:
             "1",
             "1b",
             "clean",
-            "lambda_1 at the largest / at the smallest batch (ratio of geometric means)",
-            est,
-            threshold,
-            verdict(est, bar, +1),
+            statistic="lambda_1 at the largest / at the smallest batch (ratio of geometric means)",
+            est=est,
+            threshold=threshold,
+            verdict=verdict(est, bar, +1),
             bar=bar,
             direction=+1,
             detail=f"bs{bhi} ({len(hi)} runs) / bs{blo} ({len(lo)} runs)",
@@ -61,7 +61,7 @@ def claim2(ctx: Context, clean: pd.DataFrame) -> list[dict]:
     cols = [c for c in lambda_columns(clean) if c != "lambda_1"]
     if not cols and with_values(clean, "trace").empty:
         need = "eigenvalues beyond lambda_1 or the trace (spectrum.top_k >= 2, spectrum.trace_samples)"
-        return [ctx.missing_row("2", "2a.2", "clean", "top-k eigenvalues", "-", need)]
+        return [ctx.missing_row("2", "2a.2", "clean", statistic="top-k eigenvalues", threshold="-", missing=need)]
     rows = []
     for col in cols + ["trace"]:
         check, name = (f"2a.{col[7:]}", col) if col != "trace" else ("2b", "Hutchinson trace")
@@ -76,10 +76,10 @@ def claim2(ctx: Context, clean: pd.DataFrame) -> list[dict]:
                 "2",
                 check,
                 "clean",
-                f"{name} at the largest / smallest batch ({what})",
-                est,
-                f"95% interval above {g(bar)}",
-                verdict(est, bar, +1),
+                statistic=f"{name} at the largest / smallest batch ({what})",
+                est=est,
+                threshold=f"95% interval above {g(bar)}",
+                verdict=verdict(est, bar, +1),
                 bar=bar,
                 direction=+1,
                 detail=f"bs{bhi} ({len(hi)} runs) vs bs{blo} ({len(lo)} runs)",
@@ -112,7 +112,9 @@ def _claim3_gradient(ctx: Context, clean: pd.DataFrame) -> dict:
     usable = np.isfinite(tracked[:, 0]) & (tracked[:, 2] == clean["epochs"].to_numpy(float))
     if not usable.any():
         need = "history.csv with the gradient norm tracked at the last epoch and before it (train.track.every: 1)"
-        return ctx.missing_row("3", "3c", "clean", stat, thr, need, "training_dynamics", "x")
+        return ctx.missing_row(
+            "3", "3c", "clean", statistic=stat, threshold=thr, missing=need, figure="training_dynamics", unit="x"
+        )
     ratio = tracked[usable, 1] / tracked[usable, 0]
     est = mean(ratio, ctx.level, "less", popmean=cap, log=True)
     detail = f"{usable.sum()} of {len(clean)} runs tracked to the end; largest ratio {g(ratio.max())}"
@@ -120,10 +122,10 @@ def _claim3_gradient(ctx: Context, clean: pd.DataFrame) -> dict:
         "3",
         "3c",
         "clean",
-        stat,
-        est,
-        thr,
-        verdict(est, cap, -1),
+        statistic=stat,
+        est=est,
+        threshold=thr,
+        verdict=verdict(est, cap, -1),
         bar=cap,
         direction=-1,
         detail=detail,
@@ -148,10 +150,10 @@ def claim3(ctx: Context, clean: pd.DataFrame) -> list[dict]:
             "3",
             "3a",
             "clean",
-            stat,
-            est,
-            thr,
-            verdict(est, -delta, +1),
+            statistic=stat,
+            est=est,
+            threshold=thr,
+            verdict=verdict(est, -delta, +1),
             bar=-delta,
             direction=+1,
             detail=detail,
@@ -168,7 +170,16 @@ def claim3(ctx: Context, clean: pd.DataFrame) -> list[dict]:
     detail = f"{ok} of {len(steps)} runs; farthest minimum {g(steps.max() if len(steps) else None)} steps from 0"
     rows.append(
         ctx.row(
-            "3", "3b", "clean", stat, est, thr, v, detail=detail, figure="landscape_1d", missing="no 1-D landscapes"
+            "3",
+            "3b",
+            "clean",
+            statistic=stat,
+            est=est,
+            threshold=thr,
+            verdict=v,
+            detail=detail,
+            figure="landscape_1d",
+            missing="no 1-D landscapes",
         )
     )
     rows.append(_claim3_gradient(ctx, clean))
@@ -180,7 +191,27 @@ def claim8(ctx: Context, runs: pd.DataFrame) -> list[dict]:
     stat, thr = "max over runs of |lambda_i(power) - lambda_i(Lanczos)| / |lambda_i|", f"<= {g(tol)}"
     d = with_values(runs, "power_max_rel_diff")
     if d.empty:
-        return [ctx.missing_row("8", "8", "all", stat, thr, "no power-iteration check (spectrum.check_power)")]
+        return [
+            ctx.missing_row(
+                "8",
+                "8",
+                "all",
+                statistic=stat,
+                threshold=thr,
+                missing="no power-iteration check (spectrum.check_power)",
+            )
+        ]
     v = float(d["power_max_rel_diff"].max())
     est = Estimate(v, None, None, None, len(d), "none: two deterministic solvers on the same Hessian")
-    return [ctx.row("8", "8", "all", stat, est, thr, HOLDS if v <= tol else FAILS, detail=f"{len(d)} runs")]
+    return [
+        ctx.row(
+            "8",
+            "8",
+            "all",
+            statistic=stat,
+            est=est,
+            threshold=thr,
+            verdict=HOLDS if v <= tol else FAILS,
+            detail=f"{len(d)} runs",
+        )
+    ]
