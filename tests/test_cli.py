@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from helpers.workflow import SMOKE
+from helpers.workflow import SMOKE, run_flags
 from lbhessian.core.data import prepare
 from lbhessian.core.io import write_json
 
@@ -26,16 +26,7 @@ def test_corrupt_data_file_gives_one_line_naming_it(tmp_path):
         str(SMOKE),
         "--data",
         str(path),
-        "--dataset",
-        "mnist5k",
-        "--model",
-        "M1",
-        "--mode",
-        "clean",
-        "--batch",
-        "16",
-        "--seed",
-        "0",
+        *run_flags(16),
         *run,
         cwd=tmp_path,
     )

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import torch
 
-from helpers.workflow import SMOKE, snakemake
+from helpers.workflow import SMOKE, run_flags, snakemake
 from lbhessian.cli import main as cli_main
 from lbhessian.core import config, limits
 from lbhessian.core.checkpoint import load_checkpoint
@@ -264,16 +264,7 @@ def _train_argv(grid, run_dir):
         str(grid / "cfg.yaml"),
         "--data",
         str(grid / "mnist5k.pt"),
-        "--dataset",
-        "mnist5k",
-        "--model",
-        "M1",
-        "--mode",
-        "clean",
-        "--batch",
-        "64",
-        "--seed",
-        "0",
+        *run_flags(64),
         "--threads",
         "1",
         *[

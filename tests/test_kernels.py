@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from helpers.workflow import ROOT, SMOKE
+from helpers.workflow import ROOT, SMOKE, run_flags
 from lbhessian.core.data import prepare
 
 # What differs between x86-64 machines, imitated on this one: the best ISA each library may use.
@@ -45,16 +45,7 @@ def _train(tmp_path, kernels, machine):
         str(path),
         "--data",
         str(data),
-        "--dataset",
-        "mnist5k",
-        "--model",
-        "M1",
-        "--mode",
-        "clean",
-        "--batch",
-        "16",
-        "--seed",
-        "0",
+        *run_flags(16),
         *files,
         f"--resume={out / 'r.pt'}",
         "--threads",

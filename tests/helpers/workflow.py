@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lbhessian.core.names import RUN_KEYS, RunId
+
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "config" / "smoke.yaml"
 
@@ -22,6 +24,12 @@ def run_dir(workdir, cfg, r):
         / f"bs{r['batch']}"
         / f"seed{r['seed']}"
     )
+
+
+def run_flags(batch, seed=0, *, dataset="mnist5k", model="M1", mode="clean") -> list[str]:
+    """The CLI flags that name one run (``--dataset ... --seed``), in RunId's order, as the workflow passes them."""
+    run = RunId(dataset, model, mode, str(batch), seed)
+    return [x for key, value in zip(RUN_KEYS, run, strict=True) for x in (f"--{key}", str(value))]
 
 
 def snakemake(workdir, *args, timeout=900, check=True):

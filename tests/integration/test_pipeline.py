@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from helpers.workflow import SMOKE, check_report, run_dir, snakemake, without_timings
+from helpers.workflow import SMOKE, check_report, run_dir, run_flags, snakemake, without_timings
 from lbhessian.core import config
 from lbhessian.core.checkpoint import load_checkpoint
 
@@ -104,7 +104,7 @@ def test_cpu_runs_are_reproducible(smoke_run, tmp_path):
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
 
     data = "data/prepared/mnist5k.pt"
-    run = ("--dataset", "mnist5k", "--model", "M1", "--mode", "clean", "--batch", "128", "--seed", "0")
+    run = run_flags(128)
     step(
         "train",
         "--data",

@@ -23,6 +23,7 @@ import pytest
 import torch
 from slurm_cluster import PROFILE_LOCAL, PROFILE_SLURM, REPO, SlurmCluster, run_snakemake
 
+from helpers.workflow import run_flags
 from lbhessian.core.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -51,20 +52,7 @@ STOPPED = re.compile(r"SIGTERM in epoch (\d) after step (\d+) of 128: state save
 
 def _train_cmd(workdir: Path, out: Path) -> list[str]:
     args = ["--config", str(workdir / "cfg.yaml"), "--data", str(workdir / "data/prepared/mnist5k.pt")]
-    args += [
-        "--dataset",
-        "mnist5k",
-        "--model",
-        "M1",
-        "--mode",
-        "clean",
-        "--batch",
-        "8",
-        "--seed",
-        "0",
-        "--threads",
-        "1",
-    ]
+    args += [*run_flags(8), "--threads", "1"]
     args += [x for name in FILES for x in (f"--{name.split('.')[0]}", str(out / name))]
     return [sys.executable, "-m", "lbhessian", "train", *args]
 
