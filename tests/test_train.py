@@ -11,6 +11,9 @@ from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
 from lbhessian.training import lr_at, read_history, run_epoch, scaled_lr, train_run, train_step
+from lbhessian.training.sgd import SGD
+
+MNIST = {"classes": 10, "shape": [1, 28, 28], "mean": [0.13], "std": [0.31]}
 
 
 def small_run(**train):
@@ -268,3 +271,27 @@ def test_checkpoint_errors_name_the_file(mnist5k, tmp_path):
 def test_split_subset_and_float():
     s = Split(torch.full((5, 1, 2, 2), 255, dtype=torch.uint8), torch.arange(5))
     assert len(s.subset(3)) == 3 and s.subset(None) is s and s.x_float().max() == 1.0
+
+
+@pytest.mark.parametrize("momentum, decay", [(0.9, 0.0), (0.9, 5e-4), (0.0, 0.0)])
+def test_sgd_is_torch_sgd_bit_for_bit(momentum, decay):
+    """The project's SGD (no compiler import) makes torch.optim.SGD's updates exactly, through lr changes and a
+    state handed from one to the other mid-run (a resume state written by either loads in both)."""
+    torch.manual_seed(0)
+    ours = build_model("M1", MNIST)
+    theirs = copy.deepcopy(ours)
+    opt_ours = SGD(ours.parameters(), lr=0.05, momentum=momentum, weight_decay=decay)
+    opt_theirs = torch.optim.SGD(theirs.parameters(), lr=0.05, momentum=momentum, weight_decay=decay)
+    x, y = torch.rand(32, 1, 28, 28), torch.randint(0, 10, (32,))
+    for step in range(6):
+        for model, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.param_groups[0]["lr"] = 0.05 / (1 + step)
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x[step::2]), y[step::2]).backward()
+            opt.step()
+        if step == 2:  # swap states both ways, as a resume across the change would
+            mine, torchs = opt_ours.state_dict(), opt_theirs.state_dict()
+            opt_ours.load_state_dict(copy.deepcopy(torchs))
+            opt_theirs.load_state_dict(copy.deepcopy(mine))
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters(), strict=True))
+    assert not torch.equal(next(ours.parameters()), next(build_model("M1", MNIST).parameters()))

@@ -19,6 +19,7 @@ from lbhessian.core.runtime import kernels_in_use, seed_everything
 from lbhessian.curvature import track as track_curvature
 from lbhessian.training.loop import evaluate, resolve_batch_size, run_epoch, scaled_lr
 from lbhessian.training.records import Progress, write_history
+from lbhessian.training.sgd import SGD
 from lbhessian.training.signals import StopSignals
 from lbhessian.training.stopping import StopRule, settledness
 
@@ -127,7 +128,7 @@ def train_run(run, train, test, info, files, device, callback=None):
     model = build_model(run["model"], info).to(device).train()
     if run["channels_last"]:  # training-only speed option (training.speed_options); saved in standard format
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(
+    opt = SGD(
         model.parameters(),
         lr=peak_lr,
         momentum=run["optimizer"]["momentum"],
