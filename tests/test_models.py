@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lbhessian.core.errors import LbhError
-from lbhessian.core.models import MaxPool2d, build_model, param_count
+from lbhessian.core.models import build_model, param_count
 from lbhessian.curvature.operators import WeightHessian
 
 CIFAR = {"classes": 10, "shape": [3, 32, 32], "mean": [0.0] * 3, "std": [1.0] * 3}
@@ -46,53 +46,36 @@ def test_normalisation_is_inside_the_model():
     assert torch.allclose(model(x), model.net((x - 0.5) / 0.25))
 
 
-def _relu_before_pool(model):
-    """M1 as LeNet is usually written (conv, ReLU, pool): the order M1 swapped for speed."""
+def _stock(model):
+    """M1 in plain torch.nn as LeNet is usually written (nn.Conv2d, ReLU, nn.MaxPool2d) with the same weights."""
     net = copy.deepcopy(model)
-    for relu, pool in ((1, 2), (4, 5)):
-        assert isinstance(net.net[relu], nn.MaxPool2d) and isinstance(net.net[pool], nn.ReLU)
-        net.net[relu], net.net[pool] = nn.ReLU(), nn.MaxPool2d(2)
+    first = nn.Conv2d(1, 20, 5)
+    first.load_state_dict(net.net[0].state_dict())
+    net.net[0] = first
+    for pool, relu in ((1, 2), (4, 5)):
+        assert isinstance(net.net[pool], nn.MaxPool2d) and isinstance(net.net[relu], nn.ReLU)
+        net.net[pool], net.net[relu] = nn.ReLU(), nn.MaxPool2d(2)
     return net
 
 
-def test_m1_pooling_before_relu_changes_no_bit():
-    """Forward, gradient and Hessian-vector product of M1 equal the conv-ReLU-pool order bit for bit, on images
-    with a blank background (the ties among equal activations that max-pooling must break alike)."""
+def test_m1_is_lenet_in_plain_torch_bit_for_bit():
+    """M1 (pooling before ReLU, core.layers' convolution and pooling) against the same weights in plain torch.nn
+    in LeNet's usual order: forward (with and without a gradient), weight gradient, input gradient and
+    Hessian-vector product are equal bit for bit, on images with a blank background (ties in max-pooling)."""
     torch.manual_seed(0)
     model = build_model("M1", MNIST).eval()
-    other = _relu_before_pool(model)
+    stock = _stock(model)
+    assert type(model.net[0]) is not nn.Conv2d and type(stock.net[0]) is nn.Conv2d
     x = torch.rand(40, 1, 28, 28) * (torch.rand(40, 1, 28, 28) > 0.7)  # 70% blank pixels
     y = torch.randint(0, 10, (40,))
     with torch.no_grad():
-        assert torch.equal(model(x), other(x))
-    grads = [torch.autograd.grad(F.cross_entropy(m(x), y), list(m.parameters())) for m in (model, other)]
+        assert torch.equal(model(x), stock(x))
+    grads = [torch.autograd.grad(F.cross_entropy(m(x), y), list(m.parameters())) for m in (model, stock)]
     assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
+    xs = [x.clone().requires_grad_() for _ in range(2)]
+    inputs = [torch.autograd.grad(F.cross_entropy(m(xi), y), xi)[0] for m, xi in zip((model, stock), xs, strict=True)]
+    assert torch.equal(*inputs)
     v = torch.randn(1, param_count(model))
-    products = [WeightHessian(m, x, y).matvec(v) for m in (model, other)]
+    products = [WeightHessian(m, x, y).matvec(v) for m in (model, stock)]
     assert torch.equal(*products)
-    assert products[0].abs().max() > 0
-
-
-@pytest.mark.parametrize("args", [(2,), (3, 2, 1)])
-def test_pooling_without_gradient_is_max_pool_bit_for_bit(args):
-    """models.MaxPool2d against nn.MaxPool2d on activations with ties: the channels-last path (no gradient) gives
-    the same output in the input's layout; with a gradient, the same output, input gradient and second-order
-    product."""
-    torch.manual_seed(1)
-    x = torch.randn(6, 5, 12, 12)
-    x[:, :, :4] = 0.5  # a blank band: every window there is a tie
-    conv = nn.Conv2d(5, 5, 3)
-    fast, stock = MaxPool2d(*args), nn.MaxPool2d(*args)
-    with torch.no_grad():
-        h = torch.relu(conv(x))
-        assert fast(h).is_contiguous() and torch.equal(fast(h), stock(h))
-    outs, grads, products = [], [], []
-    for pool in (fast, stock):
-        xi = x.clone().requires_grad_()
-        out = pool(torch.relu(conv(xi)))
-        g = torch.autograd.grad(out.pow(2).sum(), [xi, conv.weight], create_graph=True)
-        outs.append(out.detach())
-        grads.append(g[0].detach())
-        products.append(torch.autograd.grad(g[1], conv.weight, torch.ones_like(conv.weight))[0])
-    assert torch.equal(*outs) and torch.equal(*grads) and torch.equal(*products)
     assert products[0].abs().max() > 0

@@ -1,10 +1,12 @@
-"""The paper's networks. Each takes [0, 1] pixels; normalisation is its first layer."""
+"""The paper's networks. Each takes [0, 1] pixels; normalisation is its first layer. Their first convolution and
+their max-pooling are core.layers' (torch.nn's, bit for bit, in less CPU time)."""
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from lbhessian.core.errors import LbhError
+from lbhessian.core.layers import ImageConv2d, MaxPool2d
 from lbhessian.core.results import RESNET
 
 
@@ -19,20 +21,6 @@ class Normalize(nn.Module):
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
 
 
-class MaxPool2d(nn.MaxPool2d):
-    """``nn.MaxPool2d``; where no gradient flows through it (evaluations, the stop rule's every few steps) it pools
-    on the CPU in the channels-last layout, which ATen vectorises across channels, and returns the input's layout.
-    The values are the same bit for bit (the same window scan; tests/test_models.py): a forward pass of M1 over
-    600 images takes 0.7 of the time (benchmarks/bench_models.py). With a gradient it stays in the input's layout:
-    a gradient in another layout lets the layers below choose other kernels, and so other bits."""
-
-    def forward(self, x):
-        plain = x.device.type != "cpu" or x.dim() != 4 or x.is_contiguous(memory_format=torch.channels_last)
-        if plain or (torch.is_grad_enabled() and x.requires_grad):
-            return super().forward(x)
-        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
-
-
 def m1(info):
     """LeNet-5 style (the paper's M1 architecture was not recovered): 431,080 weights on MNIST.
 
@@ -42,7 +30,7 @@ def m1(info):
     c, h, w = info["shape"]
     flat = 50 * ((h - 4) // 2 - 4) // 2 * (((w - 4) // 2 - 4) // 2)
     return nn.Sequential(
-        nn.Conv2d(c, 20, 5),
+        ImageConv2d(c, 20, 5),
         MaxPool2d(2),
         nn.ReLU(),
         nn.Conv2d(20, 50, 5),
@@ -72,7 +60,7 @@ def c1(info):
     """C1 of the paper (CIFAR-10): 1,756,682 weights."""
     c = info["shape"][0]
     return nn.Sequential(
-        nn.Conv2d(c, 64, 5, padding=2),
+        ImageConv2d(c, 64, 5, padding=2),
         nn.ReLU(),
         nn.BatchNorm2d(64),
         MaxPool2d(3, 2, 1),
@@ -93,7 +81,7 @@ def c2(info):
     """C2 of the paper (CIFAR-10): 1,148,746 weights, no padding anywhere."""
     c = info["shape"][0]
     return nn.Sequential(
-        nn.Conv2d(c, 64, 3),
+        ImageConv2d(c, 64, 3),
         nn.ReLU(),
         nn.BatchNorm2d(64),
         nn.Conv2d(64, 64, 3),
@@ -137,7 +125,7 @@ class CifarResNet(nn.Module):
     def __init__(self, depth, in_channels, classes):
         super().__init__()
         n = (depth - 2) // 6
-        self.conv = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
+        self.conv = ImageConv2d(in_channels, 16, 3, 1, 1, bias=False)
         self.bn = nn.BatchNorm2d(16)
         layers, cin = [], 16
         for width, stride in ((16, 1), (32, 2), (64, 2)):
