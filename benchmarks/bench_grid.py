@@ -87,7 +87,7 @@ def model_costs(name: str, n: int, large: int, device, repeats: int, warm: bool)
 
     def epoch(batch: int, micro) -> None:
         for i in range(0, len(x), batch):
-            train_step(model, opt, x[i : i + batch], y[i : i + batch], micro)
+            train_step(model, opt, x[i : i + batch], y[i : i + batch], micro_batch=micro)
 
     out = {
         "train_128": clock(lambda: epoch(128, None)) / len(x),

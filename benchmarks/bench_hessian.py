@@ -94,35 +94,9 @@ def checkpoint_model(args, x, y, device) -> tuple[torch.nn.Module, str]:
     return loaded.eval(), f"M1 trained {args.train_steps} steps (batch 64), saved and reloaded"
 
 
-def main() -> None:
-    wall0 = time.perf_counter()
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--quick", action="store_true", help="1,000 samples, fewer repeats")
-    ap.add_argument("--samples", type=int, default=None, help="default 5000 (1000 with --quick)")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed for comparable timings)")
-    ap.add_argument("--checkpoint", default=None, help="a pipeline checkpoint.pt of an MNIST model")
-    ap.add_argument("--train-steps", type=int, default=None, help="steps to train the M1 checkpoint")
-    ap.add_argument("--top-k", type=int, default=5)
-    ap.add_argument("--no-pyhessian", action="store_true")
-    args = ap.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device available")
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    n = args.samples or (1000 if args.quick else 5000)
-    args.train_steps = args.train_steps if args.train_steps is not None else (100 if args.quick else 300)
-    repeats = 3 if args.quick else 5
-    x, y, source = load_data(n)
-    model, origin = checkpoint_model(args, x, y, device)
-    x, y = x.to(device), y.to(device)
-    clock = "wall time" if device.type == "cuda" else "process CPU time"
-    print(
-        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-        f"threads {args.threads}, torch {torch.__version__}; times are {clock}"
-    )
-    print(f"data {source}: {len(x)} samples; model {origin}; {sum(p.numel() for p in model.parameters())} weights")
-
+def products(model, x, y, device, repeats: int) -> WeightHessian:
+    """(a) a product against a gradient, cached graphs or not; several products per pass. Returns the cached
+    operator for (b)."""
     # (a) product / gradient ------------------------------------------------------------------------
     plain = WeightHessian(model, x, y, cache=False)
     chunk = plain.chunk_size
@@ -146,7 +120,6 @@ def main() -> None:
         f"   (graphs built once in {t_build * 1e3:.0f} ms; ~{cached.bytes_per_sample * len(x) / 2**20:.0f} MiB;"
         f" products agree to {diff:.1e})"
     )
-    plain = None  # free its memory before (b)
 
     # (a2) several vectors per backward pass (matmat, is_grads_batched) vs one at a time ----------------
     vs = torch.randn(4, cached.size, generator=torch.Generator().manual_seed(1)).to(device)
@@ -161,9 +134,12 @@ def main() -> None:
         f" {t_four * 1e3:.1f} ms"
         f"   ratio {t_four / t_one:.2f} (< 1 pays; products agree to {agree:.1e})"
     )
+    return cached
 
+
+def solvers(cached: WeightHessian, k: int, device) -> None:
+    """(b) Lanczos against deflated power iteration, top-k at residual 1e-3."""
     # (b) Lanczos vs power iteration, top-k at 1e-3 --------------------------------------------------
-    k = args.top_k
     t_lz, lz = timed(lambda: lanczos(cached, k, tol=1e-3, max_iter=300, seed=0), device, 1)
     t_pw, pw = timed(lambda: power_iteration(cached, k, tol=1e-3, max_iter=1000, seed=0), device, 1)
     rel = ((lz.eigenvalues - pw.eigenvalues).abs() / lz.eigenvalues.abs()).max().item()
@@ -179,12 +155,11 @@ def main() -> None:
         f"max relative difference of eigenvalues {rel:.1e}"
     )
 
-    # (c) PyHessian ---------------------------------------------------------------------------------
-    if args.no_pyhessian:
-        return
-    ref = lanczos(cached, 1, tol=1e-5, max_iter=300, seed=1)
+
+def against_pyhessian(model, x, y, device, ref) -> None:
+    """(c) PyHessian's top eigenvalue against ours, to the same accuracy w.r.t. the reference solve ``ref``."""
     lam_ref = ref.eigenvalues[0, 0].item()
-    cached.release()
+    # (c) PyHessian ---------------------------------------------------------------------------------
     try:
         import importlib
 
@@ -242,6 +217,43 @@ def main() -> None:
             f"    time ratio ours / PyHessian {t_us / t_ph:.2f} (target < 1); "
             f"eigenvalues differ by {abs(lam_us - lam_ph) / abs(lam_us):.1e} (target <= 1e-3)"
         )
+
+
+def main() -> None:
+    wall0 = time.perf_counter()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--quick", action="store_true", help="1,000 samples, fewer repeats")
+    ap.add_argument("--samples", type=int, default=None, help="default 5000 (1000 with --quick)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (fixed for comparable timings)")
+    ap.add_argument("--checkpoint", default=None, help="a pipeline checkpoint.pt of an MNIST model")
+    ap.add_argument("--train-steps", type=int, default=None, help="steps to train the M1 checkpoint")
+    ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--no-pyhessian", action="store_true")
+    args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device available")
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    n = args.samples or (1000 if args.quick else 5000)
+    args.train_steps = args.train_steps if args.train_steps is not None else (100 if args.quick else 300)
+    repeats = 3 if args.quick else 5
+    x, y, source = load_data(n)
+    model, origin = checkpoint_model(args, x, y, device)
+    x, y = x.to(device), y.to(device)
+    clock = "wall time" if device.type == "cuda" else "process CPU time"
+    print(
+        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+        f"threads {args.threads}, torch {torch.__version__}; times are {clock}"
+    )
+    print(f"data {source}: {len(x)} samples; model {origin}; {sum(p.numel() for p in model.parameters())} weights")
+
+    cached = products(model, x, y, device, repeats)
+    solvers(cached, args.top_k, device)
+    if not args.no_pyhessian:
+        ref = lanczos(cached, 1, tol=1e-5, max_iter=300, seed=1)
+        cached.release()
+        against_pyhessian(model, x, y, device, ref)
     print(f"\ntotal wall time {time.perf_counter() - wall0:.0f} s")
 
 

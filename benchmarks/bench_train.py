@@ -85,7 +85,7 @@ def main():
                 fns[name] = lambda m=model, o=opt, g=gen, b=batch: bare_epoch(m, o, train.x, train.y, b, g)
             else:
                 fns[name] = lambda m=model, o=opt, g=gen, b=batch: run_epoch(
-                    m, o, train, run, b, scaled_lr(run, b), 0, g
+                    m, o, train, run, batch_size=b, peak_lr=scaled_lr(run, b), epoch=0, generator=g
                 )
             fns[name]()  # warm-up (allocator, oneDNN primitives)
         results = {name: len(train) / t for name, t in best_times(fns, device, repeats).items()}

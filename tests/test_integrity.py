@@ -54,19 +54,27 @@ def test_stop_signal_saves_mid_epoch_and_the_rerun_is_bit_identical(mnist5k, tmp
     optimizer state (the final weights would differ in the last bits)."""
     train, test, info = mnist5k
     run = small_run(mode="fgsm", batch="64", augment=True)  # robust mode and augmentation: every RNG stream
-    train_run(run, train, test, info, tmp_path / "full", torch.device("cpu"))
+    train_run(run, train, test, info, files=tmp_path / "full", device=torch.device("cpu"))
 
     def signal_after_first_epoch(epoch, model):
         if epoch == 1:  # delivered now; training notices it after the next step, i.e. mid-epoch 2
             os.kill(os.getpid(), sig)
 
     with pytest.raises(Preempted, match=rf"{sig.name} in epoch 2 after step 1 of 4") as cut:
-        train_run(run, train, test, info, tmp_path / "cut", torch.device("cpu"), callback=signal_after_first_epoch)
+        train_run(
+            run,
+            train,
+            test,
+            info,
+            files=tmp_path / "cut",
+            device=torch.device("cpu"),
+            callback=signal_after_first_epoch,
+        )
     assert cut.value.exit_status == 75
     assert signal.getsignal(sig) is signal.SIG_DFL  # the handler is only installed while training
     assert (tmp_path / "cut/resume.pt").exists() and not (tmp_path / "cut/checkpoint.pt").exists()
     capsys.readouterr()
-    m = train_run(run, train, test, info, tmp_path / "cut", torch.device("cpu"))
+    m = train_run(run, train, test, info, files=tmp_path / "cut", device=torch.device("cpu"))
     assert "from epoch 1, step 1" in capsys.readouterr().err
     assert m["epochs"] == 3
     wa, wb = weights(tmp_path / "full/checkpoint.pt"), weights(tmp_path / "cut/checkpoint.pt")
@@ -86,9 +94,9 @@ def test_resumed_log_counts_epochs_of_the_whole_run(mnist5k, tmp_path, capsys):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_run(run, train, test, info, tmp_path, torch.device("cpu"), callback=stop_after_one)
+        train_run(run, train, test, info, files=tmp_path, device=torch.device("cpu"), callback=stop_after_one)
     capsys.readouterr()
-    train_run(run, train, test, info, tmp_path, torch.device("cpu"))
+    train_run(run, train, test, info, files=tmp_path, device=torch.device("cpu"))
     err = capsys.readouterr().err
     assert "epoch 2/3" in err and "epoch 3/3" in err, err
 

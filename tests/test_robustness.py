@@ -186,7 +186,7 @@ def test_robust_training_raises_fgsm_accuracy(tmp_path):
     for mode in ("clean", "fgsm"):
         run = config.run_config(cfg, dataset="digits", model="M2", mode=mode, batch_size=32, seed=0)
         out = tmp_path / mode
-        metrics = train_run(run, train, test, info, out, torch.device("cpu"))
+        metrics = train_run(run, train, test, info, files=out, device=torch.device("cpu"))
         assert metrics["status"] == "ok"
         model = load_checkpoint(out / "checkpoint.pt")[0]
         acc[mode] = robustness(model, train, test, attack_cfg)["test"]

@@ -19,7 +19,7 @@ def one_step(run: dict, device="cpu"):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     g = torch.Generator().manual_seed(1)
     x, y = torch.rand(16, 3, 32, 32, generator=g).to(device), torch.randint(0, 10, (16,), generator=g).to(device)
-    loss = train_step(model, opt, x, y, None, speed_options(run))
+    loss = train_step(model, opt, x, y, micro_batch=None, speed=speed_options(run))
     return float(loss), model
 
 
@@ -76,7 +76,7 @@ def test_options_recorded_in_metrics_and_checkpoint(tmp_path):
     g = torch.Generator().manual_seed(0)
     split = Split(torch.randint(0, 256, (32, 1, 28, 28), generator=g, dtype=torch.uint8), torch.arange(32) % 10)
     info = {"name": "mnist5k", "classes": 10, "shape": [1, 28, 28], "mean": [0.13], "std": [0.31]}
-    m = train_run(run, split, split, info, TrainFiles.in_dir(tmp_path), torch.device("cpu"))
+    m = train_run(run, split, split, info, files=TrainFiles.in_dir(tmp_path), device=torch.device("cpu"))
     assert m["channels_last"] is True and m["autocast"] == "bfloat16"
     assert read_json(tmp_path / "metrics.json")["autocast"] == "bfloat16"
     model, saved_run, _, _ = load_checkpoint(tmp_path / "checkpoint.pt")

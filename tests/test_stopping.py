@@ -71,9 +71,9 @@ def test_step_checks_stop_at_the_target_and_the_settling_phase_lowers_the_lr(mni
     settling phase every step used lr x factor. Resumed after an interruption in the settling phase, the weights
     are the same."""
     train, test, info = mnist5k
-    epoch_ends = train_run(_run(mnist5k), train, test, info, tmp_path / "epochs", torch.device("cpu"))
+    epoch_ends = train_run(_run(mnist5k), train, test, info, files=tmp_path / "epochs", device=torch.device("cpu"))
     run = _run(mnist5k, check_samples=32, anneal={"at_loss": 0.2, "factor": 0.1})
-    m = train_run(run, train, test, info, tmp_path / "steps", torch.device("cpu"))
+    m = train_run(run, train, test, info, files=tmp_path / "steps", device=torch.device("cpu"))
     hist = read_history(tmp_path / "steps/history.csv")
     assert m["reached_target"] and 0.035 <= m["train_loss"] <= 0.05 < hist[-2]["train_loss"]
     assert m["train_loss"] > epoch_ends["train_loss"]  # stopped nearer the target than at an epoch end
@@ -90,8 +90,8 @@ def test_step_checks_stop_at_the_target_and_the_settling_phase_lowers_the_lr(mni
             raise Stop
 
     with pytest.raises(Stop):
-        train_run(run, train, test, info, tmp_path / "cut", torch.device("cpu"), callback=interrupt)
-    again = train_run(run, train, test, info, tmp_path / "cut", torch.device("cpu"))
+        train_run(run, train, test, info, files=tmp_path / "cut", device=torch.device("cpu"), callback=interrupt)
+    again = train_run(run, train, test, info, files=tmp_path / "cut", device=torch.device("cpu"))
     assert again["steps"] == m["steps"] and again["settle_points"] == m["settle_points"]
     a, b = torch.load(tmp_path / "steps/checkpoint.pt"), torch.load(tmp_path / "cut/checkpoint.pt")
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])

@@ -40,7 +40,7 @@ def weights(path):
 def test_loss_decreases_and_outputs_written(mnist5k, tmp_path):
     train, test, info = mnist5k
     run = run_of(small_run(stop={"rule": "epochs", "epochs": 3, "target_loss": 0.1}))
-    m = train_run(run, train, test, info, tmp_path, torch.device("cpu"))
+    m = train_run(run, train, test, info, files=tmp_path, device=torch.device("cpu"))
     hist = read_history(tmp_path / "history.csv")
     assert [h["epoch"] for h in hist] == [1, 2, 3]
     assert hist[-1]["train_loss"] < hist[0]["train_loss"] < math.log(10)
@@ -53,7 +53,7 @@ def test_loss_decreases_and_outputs_written(mnist5k, tmp_path):
 def test_target_loss_rule_stops_early(mnist5k, tmp_path):
     train, test, info = mnist5k
     run = run_of(small_run(stop={"rule": "target_loss", "epochs": 30, "target_loss": 0.5}))
-    m = train_run(run, train, test, info, tmp_path, torch.device("cpu"))
+    m = train_run(run, train, test, info, files=tmp_path, device=torch.device("cpu"))
     hist = read_history(tmp_path / "history.csv")
     assert m["reached_target"] and m["epochs"] < 30 and hist[-1]["train_loss"] <= 0.5 < hist[-2]["train_loss"]
 
@@ -167,11 +167,11 @@ def test_run_epoch_sets_the_scheduled_lr_at_every_step():
         opt,
         split,
         run,
-        8,
-        0.4,
-        1,
-        torch.Generator().manual_seed(0),
-        lambda position: seen.append(opt.param_groups[0]["lr"]),
+        batch_size=8,
+        peak_lr=0.4,
+        epoch=1,
+        generator=torch.Generator().manual_seed(0),
+        on_step=lambda position: seen.append(opt.param_groups[0]["lr"]),
     )
     assert seen == pytest.approx([0.2, 0.25, 0.3, 0.35])
 
@@ -192,12 +192,12 @@ def test_paper_config_schedules_resolve_per_experiment():
 def test_same_seed_twice_gives_identical_weights(mnist5k, tmp_path):
     train, test, info = mnist5k
     run = run_of(small_run(stop={"rule": "epochs", "epochs": 2, "target_loss": 0.1}))
-    train_run(run, train, test, info, tmp_path / "a", torch.device("cpu"))
-    train_run(run, train, test, info, tmp_path / "b", torch.device("cpu"))
+    train_run(run, train, test, info, files=tmp_path / "a", device=torch.device("cpu"))
+    train_run(run, train, test, info, files=tmp_path / "b", device=torch.device("cpu"))
     wa, wb = weights(tmp_path / "a/checkpoint.pt"), weights(tmp_path / "b/checkpoint.pt")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     other = dict(run, seed=1)
-    train_run(other, train, test, info, tmp_path / "c", torch.device("cpu"))
+    train_run(other, train, test, info, files=tmp_path / "c", device=torch.device("cpu"))
     assert not torch.equal(weights(tmp_path / "c/checkpoint.pt")["net.0.weight"], wa["net.0.weight"])
 
 
@@ -209,16 +209,16 @@ def test_interrupted_run_resumes_to_the_same_weights(mnist5k, tmp_path):
     train, test, info = mnist5k
     cfg = small_run(stop={"rule": "epochs", "epochs": 4, "target_loss": 0.1}, augment=True)
     run = run_of(cfg, mode="fgsm", batch="64")  # robust mode and augmentation: all RNG streams resume
-    train_run(run, train, test, info, tmp_path / "full", torch.device("cpu"))
+    train_run(run, train, test, info, files=tmp_path / "full", device=torch.device("cpu"))
 
     def stop_after_two(epoch, model):
         if epoch == 2:
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train_run(run, train, test, info, tmp_path / "cut", torch.device("cpu"), callback=stop_after_two)
+        train_run(run, train, test, info, files=tmp_path / "cut", device=torch.device("cpu"), callback=stop_after_two)
     assert (tmp_path / "cut/resume.pt").exists() and not (tmp_path / "cut/checkpoint.pt").exists()
-    m = train_run(run, train, test, info, tmp_path / "cut", torch.device("cpu"))
+    m = train_run(run, train, test, info, files=tmp_path / "cut", device=torch.device("cpu"))
     assert m["epochs"] == 4
     wa, wb = weights(tmp_path / "full/checkpoint.pt"), weights(tmp_path / "cut/checkpoint.pt")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -231,7 +231,7 @@ def test_interrupted_run_resumes_to_the_same_weights(mnist5k, tmp_path):
 def test_divergence_is_recorded_not_raised(mnist5k, tmp_path):
     train, test, info = mnist5k
     run = run_of(small_run(optimizer={"lr": 1.0e6, "momentum": 0.9, "weight_decay": 0.0}))
-    m = train_run(run, train, test, info, tmp_path, torch.device("cpu"))
+    m = train_run(run, train, test, info, files=tmp_path, device=torch.device("cpu"))
     assert m["status"] == "diverged" and m["epochs"] == 1
     assert (tmp_path / "metrics.json").exists() and (tmp_path / "checkpoint.pt").exists()
 
@@ -246,7 +246,7 @@ def test_lr_scaling_rules():
 def test_full_batch_is_gradient_descent(mnist5k, tmp_path):
     train, test, info = mnist5k
     run = run_of(small_run(stop={"rule": "epochs", "epochs": 2, "target_loss": 0.1}), batch="full")
-    m = train_run(run, train, test, info, tmp_path, torch.device("cpu"))
+    m = train_run(run, train, test, info, files=tmp_path, device=torch.device("cpu"))
     assert m["batch_size"] == 256 and m["steps"] == 2
 
 

@@ -89,6 +89,8 @@ class ImageConv2d(nn.Conv2d):
 
     def forward(self, x):
         plain = x.device.type != "cpu" or x.dim() != 4 or self.padding_mode != "zeros" or isinstance(self.padding, str)
+        # Autocast and channels-last (training's speed options) stay on torch's path: its gain is in Hessians.
+        plain = plain or not x.is_contiguous() or torch.is_autocast_enabled(x.device.type)
         if plain or x.requires_grad or not torch.is_grad_enabled():
             return super().forward(x)
         conf = (self.bias is not None, self.stride, self.padding, self.dilation, self.groups)

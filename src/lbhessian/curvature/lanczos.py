@@ -53,9 +53,39 @@ class _Pairs:
         self.counts = torch.zeros(B, k, dtype=torch.long)
         self.Y = torch.zeros(B, k, op.size, dtype=op.dtype, device=op.device) if vectors else None
 
+    def accept(self, row: int, ritz: tuple, *, pos: int, total: int, basis: torch.Tensor) -> None:
+        """Take row ``row``'s pairs of this end from its ``ritz`` (one end's of ``_ritz``, whose ``pos``-th row
+        it is) and its Krylov basis of the run so far, after ``total`` products."""
+        theta, S, r, nk = ritz
+        self.lam[row, :nk] = theta[pos, :nk]
+        self.res[row, :nk] = r[pos]
+        self.counts[row, :nk] = total
+        if self.Y is not None:
+            self.Y[row, :nk] = S[pos, :, :nk].to(device=basis.device, dtype=basis.dtype).T @ basis
+
     def result(self, tol: float, total: int) -> EigResult:
         Y = fix_signs(self.Y) if self.Y is not None else None
         return EigResult(self.lam, self.res, self.counts, self.res <= tol, total, Y)
+
+
+def _ritz(
+    ends: list[End], alpha: torch.Tensor, beta: torch.Tensor, *, m_max: int, tol: float
+) -> tuple[list, torch.Tensor]:
+    """Ritz pairs of every end from the rows' tridiagonal matrices (``alpha``, ``beta``: (rows, m)), their
+    residuals, and whether every end of a row has converged (and passed its ``min_iter``)."""
+    m = alpha.shape[1]
+    T = torch.diag_embed(alpha) + torch.diag_embed(beta[:, : m - 1], 1)
+    T = T + torch.diag_embed(beta[:, : m - 1], -1)
+    theta_up, S_up = torch.linalg.eigh(T)  # ascending
+    ritz, ok = [], torch.ones(len(alpha), dtype=torch.bool)
+    for e in ends:
+        theta, S = (theta_up.flip(-1), S_up.flip(-1)) if e.which == "largest" else (theta_up, S_up)
+        nk = min(e.k, m)
+        denom = theta[:, :nk] if e.relative_to == "eigenvalue" else theta.abs().amax(-1, keepdim=True)
+        r = rel(beta[:, m - 1].unsqueeze(-1) * S[:, -1, :nk].abs(), denom)
+        ok &= (r <= tol).all(dim=-1) & (m >= max(min(e.k, m_max), min(e.min_iter, m_max)))
+        ritz.append((theta, S, r, nk))
+    return ritz, ok
 
 
 def _check_ends(op: Operator, ends: list[End], max_iter: int) -> None:
@@ -117,26 +147,12 @@ def lanczos_ends(
 
         rows = active.nonzero().flatten()
         m = j + 1
-        T = torch.diag_embed(alpha[rows, :m]) + torch.diag_embed(beta[rows, : m - 1], 1)
-        T = T + torch.diag_embed(beta[rows, : m - 1], -1)
-        theta_up, S_up = torch.linalg.eigh(T)  # ascending
-        ritz, ok = [], torch.ones(len(rows), dtype=torch.bool)
-        for e in ends:
-            theta, S = (theta_up.flip(-1), S_up.flip(-1)) if e.which == "largest" else (theta_up, S_up)
-            nk = min(e.k, m)
-            denom = theta[:, :nk] if e.relative_to == "eigenvalue" else theta.abs().amax(-1, keepdim=True)
-            r = rel(beta[rows, j].unsqueeze(-1) * S[:, -1, :nk].abs(), denom)
-            ok &= (r <= tol).all(dim=-1) & (m >= max(min(e.k, m_max), min(e.min_iter, m_max)))
-            ritz.append((theta, S, r, nk))
+        ritz, ok = _ritz(ends, alpha[rows, :m], beta[rows, :m], m_max=m_max, tol=tol)
         stop = ok | (m == m_max) | (broken[rows] & ~torch.tensor(restart))
         for pos in stop.nonzero().flatten().tolist():
             row = int(rows[pos])
-            for p, (theta, S, r, nk) in zip(pairs, ritz, strict=True):
-                p.lam[row, :nk] = theta[pos, :nk]
-                p.res[row, :nk] = r[pos]
-                p.counts[row, :nk] = total
-                if p.Y is not None:
-                    p.Y[row, :nk] = S[pos, :, :nk].to(device=dev, dtype=op.dtype).T @ Q[row, :m]
+            for p, end_ritz in zip(pairs, ritz, strict=True):
+                p.accept(row, end_ritz, pos=pos, total=total, basis=Q[row, :m])
             active[row] = False
         if not active.any():
             break

@@ -42,71 +42,83 @@ def _eig_block(r, k: int) -> dict:
     }
 
 
+class _Parts:
+    """Seconds and Hessian-vector products of each part of one split's measurement, in the order they ran."""
+
+    def __init__(self, op: WeightHessian):
+        self.op, self.seconds, self.products = op, {}, {}
+        self.clock = time.perf_counter()
+
+    def done(self, name: str, *, products: bool = True) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = now - self.clock
+        self.clock = now
+        if products:
+            self.products[name] = self.op.matvecs - sum(self.products.values())
+
+
+def _cross_check(op: WeightHessian, main, k: int, cfg: dict) -> tuple[str, dict]:
+    """The other solver on the same operator (claim 8): its block, named "power" when the main method is
+    Lanczos, with its largest relative difference from the main solver's eigenvalues."""
+    name = "power" if cfg["method"] == "lanczos" else "lanczos"
+    solve = power_iteration if name == "power" else lanczos
+    kc = min(cfg["power_k"] or k, k)
+    other = solve(op, kc, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED + 1)
+    a, b = main.eigenvalues[0, :kc], other.eigenvalues[0, :kc]
+    diff = ((a - b).abs() / a.abs().clamp_min(torch.finfo(torch.float64).tiny)).max()
+    return name, {**_eig_block(other, kc), "max_rel_diff": float(diff)}
+
+
+def _trace_and_density(op: WeightHessian, cfg: dict, parts: _Parts) -> dict:
+    out = {"trace": None, "trace_stderr": None}  # trace_samples 0: not measured
+    if cfg["trace_samples"] > 0:
+        tr, se = hutchinson_trace(op, cfg["trace_samples"], seed=SEED + 3)
+        out["trace"], out["trace_stderr"] = float(tr[0]), float(se[0])
+        parts.done("trace")
+    if cfg["density"]:
+        dens = slq_density(op, vectors=DENSITY_VECTORS, steps=min(cfg["max_iter"], DENSITY_STEPS), seed=SEED + 4)
+        out["density"] = {"grid": dens["grid"], "density": dens["density"], "sigma": dens["sigma"]}
+        parts.done("density")
+    return out
+
+
 def weight_spectrum_of(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: dict, *, vectors: int = 0
 ) -> tuple[dict, torch.Tensor]:
     """The weight-Hessian measurements on one data set ``(x, y)`` (one split's block of spectrum.json); also
     returns the top ``vectors`` eigenvectors (the landscape's directions)."""
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[name] = now - clock
-        clock = now
-
     op = WeightHessian(model, x, y, chunk_size=cfg["chunk_size"], dtype=cfg["dtype"])
     op.vector_batch = cfg["vector_batch"]
+    parts = _Parts(op)
     k = min(cfg["top_k"], op.size)
     k_run = min(max(k, vectors), op.size)
     loss, grad = op.loss_and_gradient()
-    lap("gradient")
+    parts.done("gradient", products=False)
     joint = cfg["method"] == "lanczos" and cfg["bottom"] == "joint"
     if joint:  # one Krylov space for the top-k and the most negative eigenvalue
         main, low = both_ends(op, k_run, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED)
     else:
         solve = lanczos if cfg["method"] == "lanczos" else power_iteration
         main = solve(op, k_run, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED)
-    lap(cfg["method"])
-    parts = {cfg["method"]: op.matvecs}
+    parts.done(cfg["method"])
     out = {"samples": len(x), "method": cfg["method"], **_eig_block(main, k)}
     out["chunk_size"], out["cached_graphs"] = op.chunk_size, op.cache
     if cfg["check_power"]:
-        # The other solver on the same operator; its block is "power" when the main method is Lanczos.
-        other_name = "power" if cfg["method"] == "lanczos" else "lanczos"
-        other_solve = power_iteration if other_name == "power" else lanczos
-        kc = min(cfg["power_k"] or k, k)
-        other = other_solve(op, kc, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED + 1)
-        a, b = main.eigenvalues[0, :kc], other.eigenvalues[0, :kc]
-        diff = ((a - b).abs() / a.abs().clamp_min(torch.finfo(torch.float64).tiny)).max()
-        out[other_name] = {**_eig_block(other, kc), "max_rel_diff": float(diff)}
-        lap(other_name)
-        parts[other_name] = op.matvecs - sum(parts.values())
+        name, out[name] = _cross_check(op, main, k, cfg)
+        parts.done(name)
     if not joint:
         low = min_eigenvalue(op, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED + 2)
-        lap("min_eigenvalue")
-        parts["min_eigenvalue"] = op.matvecs - sum(parts.values())
+        parts.done("min_eigenvalue")
     out["min_eigenvalue"] = float(low.eigenvalues[0, 0])
     out["min_eigenvalue_residual"] = float(low.residuals[0, 0])  # relative to ||H|| (see min_eigenvalue)
     out["min_eigenvalue_matvecs"] = int(low.total_matvecs)
     out["min_eigenvalue_from"] = "lanczos (joint)" if joint else "min_eigenvalue (separate)"
     out["grad_norm"] = float(grad.norm())
     out["loss"] = float(loss)
-    out["trace"] = out["trace_stderr"] = None  # trace_samples 0: not measured
-    if cfg["trace_samples"] > 0:
-        tr, se = hutchinson_trace(op, cfg["trace_samples"], seed=SEED + 3)
-        out["trace"], out["trace_stderr"] = float(tr[0]), float(se[0])
-        lap("trace")
-        parts["trace"] = op.matvecs - sum(parts.values())
-    if cfg["density"]:
-        dens = slq_density(op, vectors=DENSITY_VECTORS, steps=min(cfg["max_iter"], DENSITY_STEPS), seed=SEED + 4)
-        out["density"] = {"grid": dens["grid"], "density": dens["density"], "sigma": dens["sigma"]}
-        lap("density")
-        parts["density"] = op.matvecs - sum(parts.values())
+    out.update(_trace_and_density(op, cfg, parts))
     out["matvecs_total"] = op.matvecs
-    out["matvecs_by_part"] = parts
-    out["seconds_by_part"] = seconds
+    out["matvecs_by_part"] = parts.products
+    out["seconds_by_part"] = parts.seconds
     vecs = main.eigenvectors[0, :vectors].detach()
     op.release()
     return out, vecs

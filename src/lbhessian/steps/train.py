@@ -15,5 +15,5 @@ def main(config, data, dataset, model, mode, batch, seed, checkpoint, history, m
     device = setup_runtime(cfg["runtime"], run["seed"], threads=threads)
     train, test, info = load_prepared(data)
     files = TrainFiles(Path(checkpoint), Path(history), Path(metrics), Path(resume))
-    result = train_run(run, train, test, info, files, device)
+    result = train_run(run, train, test, info, files=files, device=device)
     print(f"{checkpoint}: {result['status']} after {result['epochs']} epochs", file=sys.stderr)

@@ -57,7 +57,7 @@ def speed_options(run: dict) -> tuple[torch.memory_format, torch.dtype | None]:
     return fmt, torch.bfloat16 if run.get("autocast", "none") == "bfloat16" else None
 
 
-def train_step(model, optimizer, x, y, micro_batch=None, speed=(torch.contiguous_format, None)):
+def train_step(model, optimizer, x, y, *, micro_batch=None, speed=(torch.contiguous_format, None)):
     """One SGD step on batch (x, y); with micro_batch, gradients of micro-batches are accumulated so the
     update equals that of the whole batch while BatchNorm sees micro-batches ("ghost batch").
     ``speed``: (memory format, autocast dtype or None) from ``speed_options``."""
@@ -79,7 +79,7 @@ def train_step(model, optimizer, x, y, micro_batch=None, speed=(torch.contiguous
 
 
 def run_epoch(
-    model, optimizer, train, run, batch_size, peak_lr, epoch, generator, on_step=None, start=None, lr_scale=None
+    model, optimizer, train, run, *, batch_size, peak_lr, epoch, generator, on_step=None, start=None, lr_scale=None
 ):
     """One pass over `train` (a Split on the model's device) in shuffled batches; returns the mean batch loss.
 
@@ -108,7 +108,9 @@ def run_epoch(
             x = augment(x, generator)
         if robust:
             x = perturb(model, x, y, robust, generator)
-        running += train_step(model, optimizer, x, y, run.get("micro_batch"), speed_options(run)) * len(idx)
+        running += train_step(
+            model, optimizer, x, y, micro_batch=run.get("micro_batch"), speed=speed_options(run)
+        ) * len(idx)
         if on_step:
             on_step({"perm": perm, "step": step + 1, "running": running})
     return running.item() / n

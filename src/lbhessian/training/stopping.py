@@ -20,7 +20,10 @@ sample), so the check costs ``window`` small solves whether or not lambda_1 is t
 
 from __future__ import annotations
 
+import copy
 import math
+
+from lbhessian.curvature import track as track_curvature
 
 
 class StopRule:
@@ -89,3 +92,14 @@ def settledness(points: list[dict], settle: dict) -> dict:
         "settle_steps": (steps[-1] - steps[0]) if len(steps) > 1 else 0,
         "settle_points": points,
     }
+
+
+def settle_points(model, recent, x, y, iters) -> list[dict]:
+    """lambda_1 (tracking solve, warm-started from the previous point) at each kept evaluation's weights."""
+    probe, vector, points = copy.deepcopy(model), None, []
+    for kept in recent:
+        probe.load_state_dict(kept["state"])
+        measured = track_curvature(probe, x, y, iters, v0=vector)
+        vector = measured["vector"]
+        points.append({"step": kept["step"], "train_loss": kept["train_loss"], "lambda1": measured["lambda1"]})
+    return points
