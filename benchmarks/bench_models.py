@@ -6,7 +6,7 @@ Prints CPU milliseconds per forward pass over 600 images (the stop rule's evalua
 256 and per Hessian-vector product over 600 images (the spectrum step), and the ratio m1 / stock. Best of
 interleaved repeats, so machine noise hits both alike.
 
-    python benchmarks/bench_models.py [--threads 1] [--repeats 7]
+    python benchmarks/bench_models.py [--threads 1] [--repeats 7] [--quick]
 """
 
 import argparse
@@ -58,7 +58,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="3 repeats")
     args = ap.parse_args()
+    args.repeats = 3 if args.quick else args.repeats
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as every step runs (core.runtime.setup_runtime): no page faults hiding the kernels
     g = torch.Generator().manual_seed(0)
