@@ -92,7 +92,7 @@ def main(argv=None):
     pgd_steps = 3 if args.quick else 10
 
     def pgd_eval(x, y):
-        adv = attacks.pgd(model, x, y, 0.1, pgd_steps, 0.025)
+        adv = attacks.pgd(model, x, y, 0.1, steps=pgd_steps, step_size=0.025)
         with torch.no_grad():
             return (model(adv).argmax(1) == y).sum()
 

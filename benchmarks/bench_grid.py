@@ -72,7 +72,7 @@ def timed(fn, device, repeats: int, warm: bool = True) -> float:
     return statistics.median(times)
 
 
-def model_costs(name: str, n: int, large: int, device, repeats: int, warm: bool) -> dict:
+def model_costs(name: str, *, n: int, large: int, device, repeats: int, warm: bool) -> dict:
     """Seconds per sample of training (bs 128, large true, large accumulated), forward, gradient, HVP."""
 
     def clock(fn) -> float:
@@ -190,7 +190,7 @@ def trained_m1(device) -> list[str]:
 STEPS = ("train", "spectrum", "inputs", "attack")
 
 
-def run_work(run: dict, cfg: dict, spec: dict, counts: dict, n_train: int, n_test: int, d: int) -> dict:
+def run_work(run: dict, cfg: dict, spec: dict, counts: dict, *, n_train: int, n_test: int, d: int) -> dict:
     """What one run's steps compute, independent of the hardware: optimizer steps, training samples, extra
     sample gradients, Hessian-vector products (``products``; ``hvps``: times the samples they run over) and
     evaluation forwards, by step."""
@@ -263,7 +263,7 @@ def estimate(cfg: dict, costs: dict, counts: dict) -> dict:
     }
     by_model: dict = {}
     for r in runs(cfg):
-        run = run_config(cfg, r["dataset"], r["model"], r["mode"], r["batch"], r["seed"])
+        run = run_config(cfg, r["dataset"], r["model"], mode=r["mode"], batch_size=r["batch"], seed=r["seed"])
         c = costs[r["model"]]
         n_train, n_test = SIZES[r["dataset"]]
         n_train, n_test = min(run.get("train_size") or n_train, n_train), min(run.get("test_size") or n_test, n_test)
@@ -272,7 +272,7 @@ def estimate(cfg: dict, costs: dict, counts: dict) -> dict:
         micro = run.get("micro_batch")
         per = c["train_128"] if b <= 128 else c["train_large_acc"] if micro and micro < b else c["train_large_true"]
         cfg_run = {**cfg, "attack": {**cfg["attack"], **_attack_of(cfg, r)}}
-        work = run_work(run, cfg_run, spectrum_settings(cfg, r["seed"]), counts, n_train, n_test, d)
+        work = run_work(run, cfg_run, spectrum_settings(cfg, r["seed"]), counts, n_train=n_train, n_test=n_test, d=d)
         for step, w in work.items():
             t = seconds(step, w, c, per)
             hours[step] += t / 3600
@@ -322,7 +322,7 @@ def main() -> None:
         "  HVP-cached  HVP/grad  cached/grad  params"
     )
     for m in MODELS:
-        c = model_costs(m, n, large, device, repeats, warm=gpu or not args.quick)
+        c = model_costs(m, n=n, large=large, device=device, repeats=repeats, warm=gpu or not args.quick)
         # The operator caches graphs when all samples' graphs fit its memory share: assume it on a GPU
         # when they fit there, as measured here otherwise.
         fits = gpu and c["bytes_per_sample"] * 50000 <= 0.6 * torch.cuda.get_device_properties(device).total_memory

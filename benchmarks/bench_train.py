@@ -20,7 +20,7 @@ from lbhessian.core.models import build_model
 from lbhessian.training import run_epoch, scaled_lr
 
 
-def bare_epoch(model, opt, x_u8, y, batch_size, generator):
+def bare_epoch(model, opt, x_u8, y, *, batch_size, generator):
     n = len(y)
     perm = torch.randperm(n, generator=generator).to(y.device)
     for i in range(0, n, batch_size):
@@ -82,7 +82,9 @@ def main():
             opt = torch.optim.SGD(model.parameters(), lr=scaled_lr(run, batch), momentum=0.9)
             gen = torch.Generator().manual_seed(0)
             if name == "bare":
-                fns[name] = lambda m=model, o=opt, g=gen, b=batch: bare_epoch(m, o, train.x, train.y, b, g)
+                fns[name] = lambda m=model, o=opt, g=gen, b=batch: bare_epoch(
+                    m, o, train.x, train.y, batch_size=b, generator=g
+                )
             else:
                 fns[name] = lambda m=model, o=opt, g=gen, b=batch: run_epoch(
                     m, o, train, run, batch_size=b, peak_lr=scaled_lr(run, b), epoch=0, generator=g

@@ -53,14 +53,14 @@ def test_eps_zero_returns_the_clean_images(trained):
     model, x, y = trained
     for norm in ("linf", "l2"):
         assert torch.equal(attacks.fgsm(model, x, y, 0.0, norm), x)
-    assert torch.equal(attacks.pgd(model, x, y, 0.0, 3, 0.01, random_start=True), x)
+    assert torch.equal(attacks.pgd(model, x, y, 0.0, steps=3, step_size=0.01, random_start=True), x)
     assert accuracy(model, attacks.fgsm(model, x, y, 0.0), y) == accuracy(model, x, y)
 
 
 @pytest.mark.parametrize("eps", [0.05, 0.3])
 def test_linf_perturbation_within_eps_and_box(trained, eps):
     model, x, y = trained
-    for adv in (attacks.fgsm(model, x, y, eps), attacks.pgd(model, x, y, eps, 5, eps / 2)):
+    for adv in (attacks.fgsm(model, x, y, eps), attacks.pgd(model, x, y, eps, steps=5, step_size=eps / 2)):
         delta = adv - x
         assert delta.abs().max() <= eps + 1e-6
         assert adv.min() >= 0 and adv.max() <= 1
@@ -101,7 +101,9 @@ def test_fgsm_raises_the_loss_of_every_example(trained):
 def test_pgd_one_step_without_random_start_equals_fgsm(trained):
     model, x, y = trained
     for eps in (0.03, 0.1, 0.25):
-        assert torch.equal(attacks.pgd(model, x, y, eps, 1, eps, random_start=False), attacks.fgsm(model, x, y, eps))
+        assert torch.equal(
+            attacks.pgd(model, x, y, eps, steps=1, step_size=eps, random_start=False), attacks.fgsm(model, x, y, eps)
+        )
 
 
 def test_pgd_is_at_least_as_strong_as_fgsm(trained):
@@ -109,16 +111,18 @@ def test_pgd_is_at_least_as_strong_as_fgsm(trained):
     eps = 0.1
     clean = accuracy(model, x, y)
     fgsm_acc = accuracy(model, attacks.fgsm(model, x, y, eps), y)
-    pgd_acc = accuracy(model, attacks.pgd(model, x, y, eps, 10, 0.025, generator=torch.Generator().manual_seed(0)), y)
+    pgd_acc = accuracy(
+        model, attacks.pgd(model, x, y, eps, steps=10, step_size=0.025, generator=torch.Generator().manual_seed(0)), y
+    )
     assert fgsm_acc < clean - 0.1
     assert pgd_acc <= fgsm_acc
 
 
 def test_pgd_random_start_is_seeded(trained):
     model, x, y = trained
-    a = attacks.pgd(model, x, y, 0.1, 2, 0.05, generator=torch.Generator().manual_seed(3))
-    b = attacks.pgd(model, x, y, 0.1, 2, 0.05, generator=torch.Generator().manual_seed(3))
-    c = attacks.pgd(model, x, y, 0.1, 2, 0.05, generator=torch.Generator().manual_seed(4))
+    a = attacks.pgd(model, x, y, 0.1, steps=2, step_size=0.05, generator=torch.Generator().manual_seed(3))
+    b = attacks.pgd(model, x, y, 0.1, steps=2, step_size=0.05, generator=torch.Generator().manual_seed(3))
+    c = attacks.pgd(model, x, y, 0.1, steps=2, step_size=0.05, generator=torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -146,7 +150,7 @@ def test_pgd_matches_torchattacks(trained, random_start):
     torch.manual_seed(11)  # both draw the random start from the global RNG
     theirs = ta.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start)(x, y)
     torch.manual_seed(11)
-    ours = attacks.pgd(model, x, y, eps, steps, alpha, random_start=random_start)
+    ours = attacks.pgd(model, x, y, eps, steps=steps, step_size=alpha, random_start=random_start)
     assert torch.equal(ours, theirs)
 
 
@@ -165,7 +169,7 @@ def test_attacks_leave_model_state_and_grads_alone():
     state = _snapshot(model)
     attacks.fgsm(model, x, y, 0.1)
     attacks.fgsm(model, x, y, 1.0, norm="l2")
-    attacks.pgd(model, x, y, 0.1, 3, 0.05)
+    attacks.pgd(model, x, y, 0.1, steps=3, step_size=0.05)
     assert [m.training for m in model.modules()] == flags
     for k, v in model.state_dict().items():  # BatchNorm running stats and batch counter included
         assert torch.equal(v, state[k]), k
@@ -239,7 +243,7 @@ def test_bad_robust_mode_is_one_line_from_the_schema(entry, words):
         (lambda m, x, y: attacks.fgsm(m, x, y, 0.1, norm="l1"), "norm"),
         (lambda m, x, y: attacks.fgsm(m, x * 2, y, 0.1), "[0, 1]"),
         (lambda m, x, y: attacks.fgsm(m, x, y[:3], 0.1), "labels"),
-        (lambda m, x, y: attacks.pgd(m, x, y, 0.1, 0, 0.01), "steps"),
+        (lambda m, x, y: attacks.pgd(m, x, y, 0.1, steps=0, step_size=0.01), "steps"),
     ],
 )
 def test_bad_input_raises_lbherror(call, words):
@@ -261,8 +265,8 @@ def test_attacks_on_cuda_with_a_cpu_generator(trained):
     assert adv.device.type == "cuda" and (adv - xg).abs().max() <= 0.1 + 1e-6
     # Same signs as on the CPU except where the gradient is within rounding of zero.
     assert (adv.cpu() == attacks.fgsm(model, x, y, 0.1)).float().mean() > 0.99
-    a = attacks.pgd(model_gpu, xg, yg, 0.1, 3, 0.05, generator=torch.Generator().manual_seed(1))
-    b = attacks.pgd(model_gpu, xg, yg, 0.1, 3, 0.05, generator=torch.Generator().manual_seed(1))
+    a = attacks.pgd(model_gpu, xg, yg, 0.1, steps=3, step_size=0.05, generator=torch.Generator().manual_seed(1))
+    b = attacks.pgd(model_gpu, xg, yg, 0.1, steps=3, step_size=0.05, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and (a - xg).abs().max() <= 0.1 + 1e-6 and a.min() >= 0 and a.max() <= 1
     model_gpu.train()
     robust = robust_entry(name="pgd", attack="pgd", eps=[0.05, 0.1], fraction=0.5, steps=2)

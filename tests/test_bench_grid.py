@@ -47,9 +47,11 @@ def test_paper_work_counts_follow_the_config():
     assert {k: w["jobs"] for k, w in est["work"].items()} == dict.fromkeys(bench_grid.STEPS, 270)
     spec = {**cfg["spectrum"], "check_power": True}
     run = {"batch_size": "full", "stop": {"epochs": 90, "min_steps": 10000}, "eval_every": 1, "track": {}}
-    work = bench_grid.run_work(run, cfg, spec, counts, 50000, 10000, 3072)
+    work = bench_grid.run_work(run, cfg, spec, counts, n_train=50000, n_test=10000, d=3072)
     assert work["train"]["steps"] == 10000 and work["train"]["samples"] == 10000 * 50000
     assert work["spectrum"]["products"] == 2 * (60 + 100 + 20 + 128)  # train and test splits
-    unchecked = bench_grid.run_work(run, cfg, {**spec, "check_power": False}, counts, 50000, 10000, 3072)
+    unchecked = bench_grid.run_work(
+        run, cfg, {**spec, "check_power": False}, counts, n_train=50000, n_test=10000, d=3072
+    )
     assert unchecked["spectrum"]["products"] == 2 * (60 + 20 + 128)
     assert sum(est["hours"].values()) > 0

@@ -248,7 +248,7 @@ def test_experiments_carry_their_own_attack_and_robust_settings():
     assert attack_settings(cfg, "mnist", "M1")["pgd"]["steps"] == 10  # defaults kept under the override
     assert attack_settings(cfg, "cifar10", "C1")["fgsm_linf"] == [0.0078]
     assert modes_for(cfg, cfg["train"]["experiments"][1], 64) == ["clean", "fgsm_a", "fgsm_b"]
-    assert run_config(cfg, "mnist", "M1", "fgsm_b", 64, 0)["robust"]["eps"] == [0.3]
+    assert run_config(cfg, "mnist", "M1", mode="fgsm_b", batch_size=64, seed=0)["robust"]["eps"] == [0.3]
     cfg["train"]["experiments"][1]["attack"]["headline_eps"] = 0.2
     with pytest.raises(LbhError, match=r"train.experiments\[1\].attack.headline_eps"):
         validate(cfg)

@@ -56,11 +56,11 @@ def test_grid_and_run_config(cfg):
     assert len(runs) == 2 * 6 + 2 * 6
     assert {r["mode"] for r in runs} == {"clean", "fgsm05", "fgsm10"}
     assert {r["batch"] for r in runs if r["mode"] != "clean"} == {"16"}
-    run = config.run_config(cfg, "mnist5k", "M1", "fgsm10", "16", "201")
+    run = config.run_config(cfg, "mnist5k", "M1", mode="fgsm10", batch_size="16", seed="201")
     assert run["batch_size"] == 16 and run["seed"] == 201 and run["robust"]["eps"] == [0.1]
     assert run["optimizer"]["lr"] == cfg["train"]["optimizer"]["lr"]
     with pytest.raises(LbhError, match="neither 'clean' nor a train.robust name"):
-        config.run_config(cfg, "mnist5k", "M1", "pgd9", "32", 0)
+        config.run_config(cfg, "mnist5k", "M1", mode="pgd9", batch_size="32", seed=0)
 
 
 def test_experiment_entry_overrides_train_defaults(cfg):
@@ -69,7 +69,7 @@ def test_experiment_entry_overrides_train_defaults(cfg):
         {"dataset": "digits", "model": "M2", "optimizer": {"lr": 0.5}, "batch_sizes": [8, "full"]}
     )
     config.validate(cfg)
-    run = config.run_config(cfg, "digits", "M2", "clean", "full", 0)
+    run = config.run_config(cfg, "digits", "M2", mode="clean", batch_size="full", seed=0)
     assert run["optimizer"] == {**cfg["train"]["optimizer"], "lr": 0.5}
     assert run["batch_size"] == "full"
     assert {r["batch"] for r in config.runs(cfg) if r["dataset"] == "digits"} == {"8", "full"}

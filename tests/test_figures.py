@@ -180,11 +180,11 @@ def test_every_kind_written_and_bad_kind_refused(grid, tmp_path):
     png = [tmp_path / f"{k}.png" for k in figures.FIGURES]
     pdf = [tmp_path / f"{k}.pdf" for k in figures.FIGURES]
     settings = {"headline_eps": 0.1, "claims": {}, "config": {}, "path": None}
-    figures.make_figures(df, "cifar10_C1", figures.FIGURES, png, pdf, settings, base=root)
+    figures.make_figures(df, "cifar10_C1", figures.FIGURES, png=png, pdf=pdf, settings=settings, base=root)
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in png)
     assert all(p.read_bytes()[:4] == b"%PDF" for p in pdf)
     with pytest.raises(LbhError, match="figure kind pie"):
-        figures.make_figures(df, EXP, ["pie"], png[:1], pdf[:1], settings, base=root)
+        figures.make_figures(df, EXP, ["pie"], png=png[:1], pdf=pdf[:1], settings=settings, base=root)
 
 
 def test_log_ticks_bracket_the_data():
@@ -216,7 +216,7 @@ def test_tables_by_topic_every_run_in_percent(grid, tmp_path):
     )
     assert max(len(f.columns) for f in run_tables(df).values()) <= 12
     out = [tmp_path / n for n in ("e.csv", "e.md", "all.md", "all.html")]
-    write_tables(df, [EXP], [out[0]], [out[1]], out[2], out[3])
+    write_tables(df, [EXP], csv=[out[0]], md=[out[1]], all_md=out[2], all_html=out[3])
     html = out[3].read_text()
     assert "clean · bs 256 · seed 1" in html and 'class="key"' in html
     assert "95.1 ± 0.1" in out[1].read_text()  # clean bs 32 test acc in %
@@ -241,13 +241,21 @@ def test_report_page_links_units_and_experiment(grid, tmp_path):
     kinds = ["lambda1_vs_batch", "accuracy_vs_batch"]
     settings = {"headline_eps": 0.1, "claims": {}, "config": {}, "path": None}
     pngs = {k: tmp_path / f"{k}.png" for k in kinds}
-    figures.make_figures(df, EXP, kinds, list(pngs.values()), [tmp_path / f"{k}.pdf" for k in kinds], settings, root)
+    figures.make_figures(
+        df,
+        EXP,
+        kinds,
+        png=list(pngs.values()),
+        pdf=[tmp_path / f"{k}.pdf" for k in kinds],
+        settings=settings,
+        base=root,
+    )
     claims = synthetic_claims()
     captions = {k: (REPO / f"workflow/report/fig_{k}.rst").read_text() for k in kinds}
     from lbhessian.core.config import load
 
     cfg = load(REPO / "params.yaml")
-    html = build(df, claims, cfg, "params.yaml", {EXP: pngs}, captions)
+    html = build(df, claims, cfg, "params.yaml", pngs={EXP: pngs}, captions=captions)
     ids = set(re.findall(r'id="([^"]+)"', html)) | set(re.findall(r"id='([^']+)'", html))
     links = set(re.findall(r'href="#([^"]+)"', html))
     assert links and links <= ids, links - ids

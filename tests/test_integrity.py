@@ -35,7 +35,7 @@ def small_run(batch="64", epochs=3, mode="clean", **train):
     cfg["train"]["stop"] = {"rule": "epochs", "epochs": epochs, "target_loss": 0.1}
     cfg["train"].update(train)
     config.validate(cfg)
-    run = config.run_config(cfg, "mnist5k", "M1", mode, batch, 0)
+    run = config.run_config(cfg, "mnist5k", "M1", mode=mode, batch_size=batch, seed=0)
     run["train_size"], run["test_size"] = 256, 128
     return run
 
@@ -129,18 +129,30 @@ def grid(tmp_path_factory, mnist5k):
     prepare("mnist5k", data)
     for model in ("M1", "M2"):
         d = root / model
-        files = [str(d / n) for n in ("checkpoint.pt", "history.csv", "metrics.json", "resume.pt")]
-        train_main(str(root / "cfg.yaml"), str(data), "mnist5k", model, "clean", "64", 0, *files, threads=1)
+        train_main(
+            config=str(root / "cfg.yaml"),
+            data=str(data),
+            dataset="mnist5k",
+            model=model,
+            mode="clean",
+            batch="64",
+            seed=0,
+            checkpoint=str(d / "checkpoint.pt"),
+            history=str(d / "history.csv"),
+            metrics=str(d / "metrics.json"),
+            resume=str(d / "resume.pt"),
+            threads=1,
+        )
     return root
 
 
-def _attack(grid, out, checkpoint="M1", metrics="M1", model="M1", config="cfg.yaml"):
+def _attack(grid, out, *, checkpoint="M1", metrics="M1", model="M1", config="cfg.yaml"):
     attack_main(
-        str(grid / config),
-        str(grid / "mnist5k.pt"),
-        str(grid / checkpoint / "checkpoint.pt"),
-        str(grid / metrics / "metrics.json"),
-        str(out),
+        config=str(grid / config),
+        data=str(grid / "mnist5k.pt"),
+        checkpoint=str(grid / checkpoint / "checkpoint.pt"),
+        metrics=str(grid / metrics / "metrics.json"),
+        out=str(out),
         threads=1,
         dataset="mnist5k",
         model=model,
@@ -188,10 +200,10 @@ def _collect(grid, tmp_path, metrics):
     out = tmp_path / "summary.csv"
     others = {kind: [str(tmp_path / f"none{i}") for i in range(2)] for kind in RUN_FILES if kind != "metrics"}
     collect_main(
-        str(grid / "cfg.yaml"),
-        str(out),
-        str(tmp_path / "metrics.json"),
-        [str(tmp_path / f"p{i}.csv") for i in range(3)],
+        config=str(grid / "cfg.yaml"),
+        out=str(out),
+        headline=str(tmp_path / "metrics.json"),
+        plots=[str(tmp_path / f"p{i}.csv") for i in range(3)],
         metrics=metrics,
         **others,
     )
@@ -308,10 +320,10 @@ def test_a_failed_write_removes_the_outputs_written_before_it(grid, tmp_path):
     (tmp_path / "blocked").write_text("x")
     with pytest.raises(LbhError, match="cannot create directory"):
         collect_main(
-            str(grid / "cfg.yaml"),
-            str(tmp_path / "summary.csv"),
-            str(tmp_path / "metrics.json"),
-            [str(tmp_path / "blocked" / f"p{i}.csv") for i in range(3)],
+            config=str(grid / "cfg.yaml"),
+            out=str(tmp_path / "summary.csv"),
+            headline=str(tmp_path / "metrics.json"),
+            plots=[str(tmp_path / "blocked" / f"p{i}.csv") for i in range(3)],
             metrics=[str(grid / "M1/metrics.json"), str(grid / "M2/metrics.json")],
             **{kind: ["none", "none"] for kind in RUN_FILES if kind != "metrics"},
         )

@@ -27,7 +27,9 @@ def grid(cfg):
     out = {}
     for exp in cfg["train"]["experiments"]:
         key = (exp["dataset"], exp["model"])
-        run = config.run_config(cfg, *key, "clean", cfg["train"]["batch_sizes"][0], cfg["train"]["seeds"][0])
+        run = config.run_config(
+            cfg, *key, mode="clean", batch_size=cfg["train"]["batch_sizes"][0], seed=cfg["train"]["seeds"][0]
+        )
         attack = config.attack_settings(cfg, *key)
         out[key] = {
             "augment": run["augment"],

@@ -49,10 +49,10 @@ def test_two_group_power_takes_the_pilots_groups_and_either_direction():
 
     small, large = [1.0, 1.4, 0.8, 1.2], [4.0, 5.0, 4.5]
     df = pd.DataFrame({"batch_size": [16] * 4 + [256] * 3, "v": small + large})
-    effect, powers = two_group_power(df, "v", True, [3, 6])
+    effect, powers = two_group_power(df, "v", log=True, seeds=[3, 6])
     ls, ll = np.log(small), np.log(large)
     assert effect == pytest.approx(ll.mean() - ls.mean())
     assert powers == pytest.approx([welch_power(effect, ll.std(ddof=1), ls.std(ddof=1), n, n) for n in (3, 6)])
-    down, mirrored = df.assign(v=-df["v"]), two_group_power(df.assign(v=-df["v"]), "v", False, [4])[1]
-    assert two_group_power(down, "v", False, [4])[0] < 0
-    assert mirrored == pytest.approx(two_group_power(df, "v", False, [4])[1])
+    down, mirrored = df.assign(v=-df["v"]), two_group_power(df.assign(v=-df["v"]), "v", log=False, seeds=[4])[1]
+    assert two_group_power(down, "v", log=False, seeds=[4])[0] < 0
+    assert mirrored == pytest.approx(two_group_power(df, "v", log=False, seeds=[4])[1])

@@ -78,18 +78,18 @@ def report(tmp_path_factory):
     exp, res = "mnist5k_M1", root / "results"
     png = [res / f"figures/{exp}/{k}.png" for k in FIGURES]
     settings = {"headline_eps": 0.1, "claims": cfg["report"]["claims"], "config": cfg, "path": "params.yaml"}
-    make_figures(df, exp, FIGURES, png, [p.with_suffix(".pdf") for p in png], settings, base=root)
+    make_figures(df, exp, FIGURES, png=png, pdf=[p.with_suffix(".pdf") for p in png], settings=settings, base=root)
     (res / "claims.json").write_text(json.dumps(evaluate(df, cfg["report"]["claims"])))
     captions = [str(REPO / f"workflow/report/fig_{k}.rst") for k in FIGURES]
     page.main(
-        REPO / "params.yaml",
-        res / "summary.csv",
-        res / "claims.json",
-        [exp],
-        FIGURES,
-        png,
-        captions,
-        res / "report.html",
+        config=REPO / "params.yaml",
+        summary=res / "summary.csv",
+        claims=res / "claims.json",
+        experiment=[exp],
+        kind=FIGURES,
+        png=png,
+        caption=captions,
+        out=res / "report.html",
     )
     return res / "report.html"
 

@@ -169,13 +169,13 @@ def test_first_screen_words_from_config_claims_and_replications(tmp_path, cfg):
     claims = evaluate(df, thresholds())
     line = verdicts.scale_line(cfg, df)
     assert "600 train / 1,000 test images" in line and "4,000" not in line
-    html = build(df, claims, cfg, "params.yaml", {}, {})
+    html = build(df, claims, cfg, "params.yaml", pngs={}, captions={})
     findings = [claims["claims"][k]["verdict"] for k in verdicts.FINDINGS]
     assert f"Of the paper&#x27;s 5 findings {findings.count('holds')} hold here, {findings.count('fails')} fail" in html
     assert "No replication has been run" in html and "make replicate SEEDS=" in html.replace("&quot;", '"')
     assert "leans against the paper" not in html  # every claim fails outright: nothing leans
     claims["claims"]["5"].update(verdict="inconclusive", leans="against")
-    html = build(df, claims, cfg, "params.yaml", {}, {})
+    html = build(df, claims, cfg, "params.yaml", pngs={}, captions={})
     assert "leans against the paper" in html
     assert "had not settled" in html and claims["unsettled"][0] in html
     reps = {
@@ -188,7 +188,7 @@ def test_first_screen_words_from_config_claims_and_replications(tmp_path, cfg):
             for k, c in claims["claims"].items()
         },
     }
-    html = build(df, claims, cfg, "params.yaml", {}, {}, json.loads(json.dumps(reps)))
+    html = build(df, claims, cfg, "params.yaml", pngs={}, captions={}, replications=json.loads(json.dumps(reps)))
     assert "No replication has been run" not in html and "Replications: 2 (design, seeds20)" in html
     assert html.count('class="badge unstable"') == sum(r["overall"] == "unstable" for r in reps["claims"].values())
 

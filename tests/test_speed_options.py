@@ -72,7 +72,7 @@ def test_options_recorded_in_metrics_and_checkpoint(tmp_path):
     cfg["train"]["channels_last"], cfg["train"]["autocast"] = True, "bfloat16"
     cfg["train"]["stop"]["epochs"] = 1
     cfg["train"]["track"]["every"] = 0
-    run = run_config(cfg, "mnist5k", "M1", "clean", "16", 0)
+    run = run_config(cfg, "mnist5k", "M1", mode="clean", batch_size="16", seed=0)
     g = torch.Generator().manual_seed(0)
     split = Split(torch.randint(0, 256, (32, 1, 28, 28), generator=g, dtype=torch.uint8), torch.arange(32) % 10)
     info = {"name": "mnist5k", "classes": 10, "shape": [1, 28, 28], "mean": [0.13], "std": [0.31]}

@@ -59,7 +59,7 @@ def _run(mnist5k, **stop):
     cfg["train"]["track"] = {"every": 0, "samples": 128, "iters": 8}
     cfg["train"]["optimizer"]["lr"] = 0.02
     config.validate(cfg)
-    run = config.run_config(cfg, "mnist5k", "M1", "clean", "16", 0)
+    run = config.run_config(cfg, "mnist5k", "M1", mode="clean", batch_size="16", seed=0)
     run["train_size"], run["test_size"] = 256, 128
     return run
 

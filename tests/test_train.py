@@ -28,7 +28,7 @@ def small_run(**train):
 
 def run_of(cfg, mode="clean", batch="32", seed=0, model="M1"):
     cfg["train"]["experiments"][0]["model"] = model
-    run = config.run_config(cfg, "mnist5k", model, mode, batch, seed)
+    run = config.run_config(cfg, "mnist5k", model, mode=mode, batch_size=batch, seed=seed)
     run["train_size"], run["test_size"] = 256, 128
     return run
 
@@ -181,9 +181,9 @@ def test_paper_config_schedules_resolve_per_experiment():
     C1 takes the section's x0.2 at 30 and 60, M1 x0.2 at 15 and 25. Catches experiment overrides of the
     schedule keys being dropped when a run's config is resolved."""
     cfg = config.load("config/paper.yaml")
-    resnet = config.run_config(cfg, "cifar10", "ResNet20", "clean", "128", 0)
-    c1 = config.run_config(cfg, "cifar10", "C1", "clean", "128", 0)
-    m1 = config.run_config(cfg, "mnist", "M1", "clean", "128", 0)
+    resnet = config.run_config(cfg, "cifar10", "ResNet20", mode="clean", batch_size="128", seed=0)
+    c1 = config.run_config(cfg, "cifar10", "C1", mode="clean", batch_size="128", seed=0)
+    m1 = config.run_config(cfg, "mnist", "M1", mode="clean", batch_size="128", seed=0)
     assert [lr_at(resnet, 0.1, e) for e in (59, 60, 119, 120)] == pytest.approx([0.1, 0.01, 0.01, 0.001])
     assert [lr_at(c1, 0.02, e) for e in (29, 30, 60)] == pytest.approx([0.02, 0.004, 0.0008])
     assert [lr_at(m1, 0.01, e) for e in (14, 15, 25)] == pytest.approx([0.01, 0.002, 0.0004])

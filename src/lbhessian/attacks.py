@@ -86,7 +86,7 @@ def _uniform_like(x, eps, generator):
     return noise.uniform_(-eps, eps, generator=generator).to(x.device)
 
 
-def pgd(model, x, y, eps, steps, step_size, random_start=True, generator=None):
+def pgd(model, x, y, eps, *, steps, step_size, random_start=True, generator=None):
     """Projected gradient descent in l-inf (Madry et al.): `steps` signed steps of `step_size`, each
     projected onto the eps-ball around x and onto [0, 1]; optional uniform random start in the ball.
     `generator` (torch.Generator) seeds the start; None uses the global RNG."""
@@ -131,7 +131,16 @@ def perturb(model, x, y, robust, generator):
         adv = fgsm(model, x[idx], y[idx], eps, cfg["norm"])
     else:
         step = cfg.get("step_size") or 2.5 * eps / cfg["steps"]
-        adv = pgd(model, x[idx], y[idx], eps, cfg["steps"], step, cfg["random_start"], generator)
+        adv = pgd(
+            model,
+            x[idx],
+            y[idx],
+            eps,
+            steps=cfg["steps"],
+            step_size=step,
+            random_start=cfg["random_start"],
+            generator=generator,
+        )
     mixed = x.clone()
     mixed[idx] = adv
     return mixed

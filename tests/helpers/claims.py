@@ -12,7 +12,7 @@ from lbhessian.core.io import write_text
 BATCHES = (32, 128, 512, 2048)
 
 
-def synthetic(tmp_path, effect=1.0, seeds=range(4), batches=BATCHES, noise=0.05, rng=0, robust_eps=(0.05, 0.1)):
+def synthetic(tmp_path, *, effect=1.0, seeds=range(4), batches=BATCHES, noise=0.05, rng=0, robust_eps=(0.05, 0.1)):
     """A summary table with a planted batch-size effect of known size: lambda_i, trace, ||grad_x J|| and
     lambda_1(H_x) scale as batch^(0.3 effect); test and FGSM/PGD accuracy fall by 0.01 / 0.05 effect per
     doubling; robust training (eps levels robust_eps at the smallest batch) halves lambda_1 per 0.1 eps and

@@ -9,7 +9,7 @@ from torch.func import functional_call
 from lbhessian.core.data import Split
 
 
-def fit_sgd(model, x, y, epochs=8, lr=0.05, batch=50, seed=0):
+def fit_sgd(model, x, y, *, epochs=8, lr=0.05, batch=50, seed=0):
     """A few epochs of plain SGD with momentum: a really trained net for attack and curvature tests."""
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     g = torch.Generator().manual_seed(seed)

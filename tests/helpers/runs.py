@@ -14,7 +14,7 @@ from lbhessian.core.results import RUN_FILES
 from lbhessian.report.summary import collect
 
 
-def write_run(directory: Path, metrics: dict, history: pd.DataFrame, spectrum: dict, inputs: dict, attack: dict):
+def write_run(directory: Path, *, metrics: dict, history: pd.DataFrame, spectrum: dict, inputs: dict, attack: dict):
     """A run's five files, as the train and measurement steps write them; returns {kind: path} as collect takes
     them."""
     files = {kind: Path(directory) / name for kind, name in RUN_FILES.items()}
@@ -37,7 +37,7 @@ def lam1(bs, mode="clean", rising=True):
     return 2.0 * r * (0.5 if mode != "clean" else 1.0)
 
 
-def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status="ok", label=None, **over) -> dict:
+def make_run(run_dir: Path, *, dataset, model, mode, bs, seed, rising=True, status="ok", label=None, **over) -> dict:
     """Write the five per-run files with values that follow from (bs, mode, seed, rising); returns their paths
     as collect takes them."""
     jitter = 1.0 + 0.02 * seed  # seed spread, smaller than any batch-size effect
@@ -143,11 +143,12 @@ def make_run(run_dir: Path, dataset, model, mode, bs, seed, rising=True, status=
         for att, epss in EPS.items():
             block[att] = {str(e): min(1.0, test_acc * math.exp(-5 * e * grow) * robust_gain) for e in epss}
         attack[split] = block
-    return write_run(run_dir, metrics, history, spectrum, inputs, attack)
+    return write_run(run_dir, metrics=metrics, history=history, spectrum=spectrum, inputs=inputs, attack=attack)
 
 
 def make_runs(
     results: Path,
+    *,
     batch_sizes=(32, 256, 1024),
     seeds=(0, 1),
     robust_bs=(32, 1024),
@@ -167,11 +168,11 @@ def make_runs(
                 files.append(
                     make_run(
                         runs / dataset / model / mode / f"bs{labels.get(bs, bs)}" / f"seed{seed}",
-                        dataset,
-                        model,
-                        mode,
-                        bs,
-                        seed,
+                        dataset=dataset,
+                        model=model,
+                        mode=mode,
+                        bs=bs,
+                        seed=seed,
                         rising=rising,
                         label=labels.get(bs),
                         **over,
@@ -207,7 +208,7 @@ def known(bs, seed, mode="clean"):
 
 
 def synthetic_results(
-    root: Path, batch_sizes=(32, 256, 1024), seeds=(0, 1), robust_bs=(32, 1024), diverged=(), robust=("fgsm",)
+    root: Path, *, batch_sizes=(32, 256, 1024), seeds=(0, 1), robust_bs=(32, 1024), diverged=(), robust=("fgsm",)
 ):
     """Write every per-run file of a small mnist5k_M1 grid under root/results/runs and collect summary.csv
     (relative file paths, as the pipeline writes them); ``diverged``: (bs, seed) runs with status diverged;
@@ -305,7 +306,9 @@ def synthetic_results(
                     }
                     for s in ("train", "test")
                 }
-                files = write_run(root / rel, metrics, history, spectrum, inputs, attack)
+                files = write_run(
+                    root / rel, metrics=metrics, history=history, spectrum=spectrum, inputs=inputs, attack=attack
+                )
                 runs.append({kind: path.relative_to(root) for kind, path in files.items()})
     cwd = os.getcwd()
     os.chdir(root)  # collect reads the relative paths, as the pipeline does from its working directory

@@ -69,7 +69,12 @@ def run_targets(name):
 def run_spec(wildcards):
     """The resolved settings of one run (what the train step reads), as a param: a changed setting reruns exactly
     the runs it affects."""
-    return lbconfig.params_json(lbconfig.run_config(config, *RunId.of(wildcards)))
+    ident = RunId.of(wildcards)
+    return lbconfig.params_json(
+        lbconfig.run_config(
+            config, ident.dataset, ident.model, mode=ident.mode, batch_size=ident.batch, seed=ident.seed
+        )
+    )
 
 
 # The report's files per experiment, each spelled once; expand() lists them experiment-major, the order in

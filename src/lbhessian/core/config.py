@@ -206,7 +206,7 @@ def runs(cfg):
     return out
 
 
-def run_config(cfg, dataset, model, mode, batch_size, seed):
+def run_config(cfg, dataset, model, *, mode, batch_size, seed):
     """All settings of one training run, resolved: train section (with defaults) < experiment entry."""
     exp = _experiment(cfg, dataset, model)
     keys = _train_keys()

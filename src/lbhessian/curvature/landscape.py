@@ -94,11 +94,11 @@ def loss_2d(
     model: nn.Module,
     v1: torch.Tensor,
     v2: torch.Tensor,
+    *,
     radius: float,
     points: int,
     x: torch.Tensor,
     y: torch.Tensor,
-    *,
     names: Sequence[str] | None = None,
 ) -> dict[str, list]:
     """{"alpha", "beta", "loss"}: loss[i][j] at theta + alpha[i] v1 + beta[j] v2 (unit directions)."""

@@ -52,7 +52,16 @@ def adversarial_accuracy(model, split, c):
                     counts[attack][key] += _correct(model(fgsm_step(x, grad, eps, norm)), y)
         for key, eps in c["pgd_linf"]:
             step = c["pgd_step_size"] or 2.5 * eps / c["pgd_steps"]  # Madry et al.'s rule when not set
-            adv = pgd(model, x, y, eps, c["pgd_steps"], step, c["pgd_random_start"], gen)
+            adv = pgd(
+                model,
+                x,
+                y,
+                eps,
+                steps=c["pgd_steps"],
+                step_size=step,
+                random_start=c["pgd_random_start"],
+                generator=gen,
+            )
             with torch.no_grad():
                 counts["pgd_linf"][key] += _correct(model(adv), y)
     result = {"samples": n, "clean_acc": clean.item() / n}

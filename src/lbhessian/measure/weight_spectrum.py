@@ -146,7 +146,9 @@ def weight_spectrum(model: nn.Module, train: Split, test: Split, cfg: dict) -> d
                 "radius": land["radius"],
             }
             if len(vecs) >= 2:
-                out["landscape_2d"] = loss_2d(model, vecs[0], vecs[1], land["radius"], land["points_2d"], x, y)
+                out["landscape_2d"] = loss_2d(
+                    model, vecs[0], vecs[1], radius=land["radius"], points=land["points_2d"], x=x, y=y
+                )
             out["seconds_by_part"]["landscape"] = time.perf_counter() - t_land
         result[name] = out
     result["seconds"] = time.perf_counter() - t0

@@ -123,7 +123,7 @@ def caption(template: str, cfg: dict, config_path: str) -> str:
     return rst_html(jinja2.Environment(finalize=_finalize).from_string(template).render(snakemake=smk))
 
 
-def figures_view(exp: str, pngs: dict, captions: dict, cfg: dict, config_path: str, runs=None, ctx=None) -> str:
+def figures_view(exp: str, pngs: dict, *, captions: dict, cfg: dict, config_path: str, runs=None, ctx=None) -> str:
     """Each figure under its human title, with what it shows (figtext, from the same numbers it plots) and its
     caption under it."""
     items = []
@@ -183,6 +183,7 @@ def build(
     claims: dict,
     cfg: dict,
     config_path: str,
+    *,
     pngs: dict,
     captions: dict,
     replications: dict | None = None,
@@ -195,7 +196,17 @@ def build(
     views = [checks_view(claims)]
     for e in exps:
         ctx = {"headline_eps": _headline_eps(cfg, e), "claims": thresholds, "config": cfg}
-        views.append(figures_view(e, pngs.get(e, {}), captions, cfg, config_path, _runs_of(df, e), ctx))
+        views.append(
+            figures_view(
+                e,
+                pngs.get(e, {}),
+                captions=captions,
+                cfg=cfg,
+                config_path=config_path,
+                runs=_runs_of(df, e),
+                ctx=ctx,
+            )
+        )
     views.append(writer.view("tables", "Tables", "".join(tables.experiment_html(df, e) for e in exps)))
     views.append(experiment_view(cfg, config_path, claims))
     nav = [("verdicts", "Verdicts"), ("checks", "Checks")]

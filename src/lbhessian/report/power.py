@@ -27,7 +27,7 @@ SETTING = ["dataset", "model", "mode", "batch_size"]
 KEEP = {"dataset", "model", "mode", "batch_size", "seed", "status", "robust", "batch_label"}
 
 
-def welch_power(delta, sd_a, sd_b, n_a, n_b, confidence=0.95, bar=0.0) -> float:
+def welch_power(delta, sd_a, sd_b, n_a, n_b, *, confidence=0.95, bar=0.0) -> float:
     """P(Welch's two-sided ``confidence`` interval of mean(a) - mean(b) lies above ``bar``) when the true
     difference is ``delta`` and the groups' standard deviations are ``sd_a``, ``sd_b``."""
     va, vb = sd_a**2 / n_a, sd_b**2 / n_b
@@ -65,7 +65,7 @@ def resample(pilot: pd.DataFrame, seeds: int, rng: np.random.Generator, batches=
     return pd.DataFrame(rows).reset_index(drop=True)
 
 
-def verdict_rates(pilot: pd.DataFrame, seeds: int, thresholds: dict, simulations=400, batches=None, seed=0) -> dict:
+def verdict_rates(pilot: pd.DataFrame, seeds: int, thresholds: dict, *, simulations=400, batches=None, seed=0) -> dict:
     """{claim: {"holds", "fails", "inconclusive"} shares} of a design over ``simulations`` resampled summaries."""
     rng = np.random.default_rng(seed)
     counts: dict[str, dict[str, int]] = {}
@@ -82,7 +82,7 @@ def decided(rates: dict) -> dict:
     return {claim: r[HOLDS] + r[FAILS] for claim, r in rates.items()}
 
 
-def two_group_power(clean: pd.DataFrame, column: str, log: bool, seeds, confidence=0.95, batches=None):
+def two_group_power(clean: pd.DataFrame, column: str, *, log: bool, seeds, confidence=0.95, batches=None):
     """(pilot effect, [power at n seeds per group]) of the largest-minus-smallest batch difference of ``column``
     (of its log if ``log``), with the pilot's group means and standard deviations taken as the truth."""
     sizes = sorted(set(clean["batch_size"]) if batches is None else batches)
@@ -93,5 +93,7 @@ def two_group_power(clean: pd.DataFrame, column: str, log: bool, seeds, confiden
     # claim 4 runs the other way (the small batch tests better): the effect's sign says which side the bar is on
     effect = float(large.mean() - small.mean())
     sign = 1.0 if effect >= 0 else -1.0
-    powers = [welch_power(sign * effect, large.std(ddof=1), small.std(ddof=1), n, n, confidence) for n in seeds]
+    powers = [
+        welch_power(sign * effect, large.std(ddof=1), small.std(ddof=1), n, n, confidence=confidence) for n in seeds
+    ]
     return effect, powers

@@ -86,7 +86,7 @@ def trend(x, y, confidence=0.95, alternative="greater", bar=0.0) -> Estimate:
     return Estimate(effect, effect - half, effect + half, _p((effect - bar) / se, df, alternative), len(x), test)
 
 
-def difference(a, b, confidence=0.95, alternative="greater", log=False, bar=None) -> Estimate:
+def difference(a, b, confidence=0.95, alternative="greater", *, log=False, bar=None) -> Estimate:
     """mean(a) - mean(b) with Welch's t interval; ``log``: on log values, reported as the ratio of
     geometric means exp(mean log a - mean log b) with the interval transformed alike. One-sided p-value
     against ``bar`` (default: no difference, i.e. 0, or a ratio of 1)."""

@@ -129,7 +129,7 @@ def experiment_html(df: pd.DataFrame, name: str) -> str:
     )
 
 
-def write_tables(df: pd.DataFrame, experiments, csv, md, all_md, all_html) -> None:
+def write_tables(df: pd.DataFrame, experiments, *, csv, md, all_md, all_html) -> None:
     """Per experiment (core.names.experiment_name, in the order of the ``csv`` and ``md`` files) a numeric CSV and a
     Markdown file, plus all of them in one Markdown and one HTML page. An experiment without finished runs
     still gets its files (the workflow declares them), saying so."""

@@ -184,7 +184,7 @@ def unsettled_line(claims: dict, df: pd.DataFrame) -> str:
     return "Every run's end point settled (lambda_1 and the loss stopped moving before the stop)."
 
 
-def group_table(keys, cl: dict, checks: list[dict], reps, headline_eps, links, why=None) -> str:
+def group_table(keys, cl: dict, checks: list[dict], *, reps, headline_eps, links, why=None) -> str:
     rows = []
     for key in keys:
         if key not in cl:
@@ -211,9 +211,9 @@ def view(claims: dict, df: pd.DataFrame, cfg: dict, replications: dict | None, l
         f"<p class='scale'><b>Scale:</b> {esc(scale_line(cfg, df))}</p>"
         f"<p class='tally'>{esc(tally(cl))} {replication_line(replications)}</p>"
         "<h3>The paper's findings</h3>"
-        + group_table(FINDINGS, cl, checks, replications, headline, links)
+        + group_table(FINDINGS, cl, checks, reps=replications, headline_eps=headline, links=links)
         + "<h3>Sanity checks</h3>"
-        + group_table(SANITY, cl, checks, replications, headline, links, WHY_SANITY)
+        + group_table(SANITY, cl, checks, reps=replications, headline_eps=headline, links=links, why=WHY_SANITY)
         + f"<p class='note'>{unsettled_line(claims, df)} Effects: factors as x, accuracies in percentage points "
         "(pp); intervals are two-sided 95%, p-values one-sided in the direction the paper claims. "
         "<a href='#checks'>Every check</a> · <a href='#thresholds'>thresholds</a>.</p>"

@@ -52,7 +52,7 @@ def md_table(frame: pd.DataFrame) -> str:
 
 
 def html_table(
-    frame: pd.DataFrame, key: bool = True, raw: tuple = (), id_: str | None = None, text=False, cls: str = ""
+    frame: pd.DataFrame, *, key: bool = True, raw: tuple = (), id_: str | None = None, text=False, cls: str = ""
 ) -> str:
     """A table in a horizontal scroller; with ``key`` its first column stays in view while the rest scroll.
     Columns named in ``raw`` hold HTML already (links, badges); everything else is escaped. ``text``: cells

@@ -8,7 +8,7 @@ from lbhessian.report.claims import evaluate, to_html, to_markdown
 from lbhessian.report.summary import read_summary
 
 
-def main(config, summary, out, markdown, html):
+def main(*, config, summary, out, markdown, html):
     cfg = load(config)
     result = evaluate(read_summary(summary), cfg["report"]["claims"])
     write_json(out, result)

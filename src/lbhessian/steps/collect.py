@@ -24,7 +24,7 @@ def check_grid(config, cfg, metrics):
             )
 
 
-def main(config, out, headline, plots, **files):
+def main(*, config, out, headline, plots, **files):
     """``files``: per kind of core.results.RUN_FILES (metrics, history, ...) one file per run, in the grid's order
     (core.config.runs): each metrics.json must say it is of the run at its place, or nothing is written."""
     cfg = load(config)

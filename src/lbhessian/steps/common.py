@@ -35,7 +35,7 @@ def check_metrics(metrics_path, metrics, expected):
         )
 
 
-def check_checkpoint(cfg, config_path, checkpoint, run, info, data_path, data_info, metrics_path, metrics):
+def check_checkpoint(cfg, *, config_path, checkpoint, run, info, data_path, data_info, metrics_path, metrics):
     """The checkpoint's run must be the metrics' run, trained with the settings the config resolves for it
     now, on the dataset of the data file."""
     ident = RunId.of(run)
@@ -46,7 +46,7 @@ def check_checkpoint(cfg, config_path, checkpoint, run, info, data_path, data_in
         )
     if "run_digest" in metrics and metrics["run_digest"] != run_digest(run):
         raise LbhError(f"{checkpoint} and {metrics_path} come from different trainings: rerun the training")
-    expected = run_config(cfg, *ident)
+    expected = run_config(cfg, ident.dataset, ident.model, mode=ident.mode, batch_size=ident.batch, seed=ident.seed)
     for key in ("train_size", "test_size"):  # set by library users on the run itself; not part of the config
         if key in run and key not in expected:
             expected[key] = run[key]
@@ -63,7 +63,7 @@ def check_checkpoint(cfg, config_path, checkpoint, run, info, data_path, data_in
         )
 
 
-def measure_run(config, data, checkpoint, metrics, out, threads, step, measure, expected=None):
+def measure_run(*, config, data, checkpoint, metrics, out, threads, step, measure, expected=None):
     """Measure one trained run with ``measure(model, train, test, settings)`` (one of lbhessian.measure) -> ``out``;
     the model is loaded on the runtime's device and the measurement moves the data to it. Settings and runtime are
     what ``core.config.measurement_params`` gives measurement ``step`` for this run (the rule's params come from the
@@ -85,7 +85,17 @@ def measure_run(config, data, checkpoint, metrics, out, threads, step, measure, 
     device = setup_runtime(result_runtime(cfg), seed=0, threads=threads)
     model, run, info, _ = load_checkpoint(checkpoint, device=device)
     train, test, data_info = load_prepared(data)
-    check_checkpoint(cfg, config, checkpoint, run, info, data, data_info, metrics, found)
+    check_checkpoint(
+        cfg,
+        config_path=config,
+        checkpoint=checkpoint,
+        run=run,
+        info=info,
+        data_path=data,
+        data_info=data_info,
+        metrics_path=metrics,
+        metrics=found,
+    )
     train, test = train.subset(run.get("train_size")), test.subset(run.get("test_size"))
     t0 = time.perf_counter()
     result = measure(model, train, test, measurement_params(cfg, step, RunId.of(run))["settings"])

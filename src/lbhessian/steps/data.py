@@ -6,7 +6,7 @@ from lbhessian.core.config import load
 from lbhessian.core.data import prepare
 
 
-def main(config, dataset, out, threads=None):
+def main(*, config, dataset, out, threads=None):
     cfg = load(config)
     data = cfg["data"]
     written = prepare(

@@ -8,7 +8,7 @@ from lbhessian.report.figures import make_figures
 from lbhessian.report.summary import read_summary
 
 
-def main(config, summary, experiment, kind, png, pdf):
+def main(*, config, summary, experiment, kind, png, pdf):
     """``png`` and ``pdf`` list one file per (experiment, kind), experiment-major."""
     cfg = load(config)
     pngs = by_experiment(experiment, kind, png, "PNG files")
@@ -22,5 +22,5 @@ def main(config, summary, experiment, kind, png, pdf):
             "config": cfg,
             "path": str(config),
         }
-        make_figures(df, exp, kind, list(pngs[exp].values()), list(pdfs[exp].values()), settings)
+        make_figures(df, exp, kind, png=list(pngs[exp].values()), pdf=list(pdfs[exp].values()), settings=settings)
     print(f"{len(png)} figures", file=sys.stderr)

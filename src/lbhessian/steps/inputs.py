@@ -6,7 +6,17 @@ from lbhessian.steps.common import expected_run, measure_run
 
 
 def main(
-    config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
+    *, config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
 ):
     expected = expected_run(dataset, model, mode, batch, seed)
-    measure_run(config, data, checkpoint, metrics, out, threads, "inputs", input_curvature, expected)
+    measure_run(
+        config=config,
+        data=data,
+        checkpoint=checkpoint,
+        metrics=metrics,
+        out=out,
+        threads=threads,
+        step="inputs",
+        measure=input_curvature,
+        expected=expected,
+    )

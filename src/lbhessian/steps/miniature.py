@@ -17,7 +17,7 @@ class _NoAliases(yaml.SafeDumper):
         return True
 
 
-def main(config, out, local_dir=None):
+def main(*, config, out, local_dir=None):
     try:
         source = yaml.safe_load(read_text(config, "config file"))
     except yaml.YAMLError as e:

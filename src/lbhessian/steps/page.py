@@ -13,7 +13,7 @@ from lbhessian.report.page import build
 from lbhessian.report.summary import read_summary
 
 
-def main(config, summary, claims, experiment, kind, png, caption, out, replications=()):
+def main(*, config, summary, claims, experiment, kind, png, caption, out, replications=()):
     """``png`` lists one file per (experiment, kind), experiment-major; ``caption`` one file per kind;
     ``replications``: replications.json, or nothing where no replication has been run."""
     cfg = load(config)
@@ -22,5 +22,10 @@ def main(config, summary, claims, experiment, kind, png, caption, out, replicati
     pngs = by_experiment(experiment, kind, png, "PNG files")
     captions = {k: Path(c).read_text(encoding="utf-8") for k, c in zip(kind, caption, strict=True)}
     reps = read_json(replications[0]) if replications else None
-    write_text(out, build(read_summary(summary), read_json(claims), cfg, str(config), pngs, captions, reps))
+    write_text(
+        out,
+        build(
+            read_summary(summary), read_json(claims), cfg, str(config), pngs=pngs, captions=captions, replications=reps
+        ),
+    )
     print(f"{out}: report page", file=sys.stderr)

@@ -15,7 +15,7 @@ SIMULATED = "124578"  # the paper's findings (1, 2, 4, 5, 7) and claim 8
 ANALYTIC = (("1b", "lambda_1", True), ("2b", "trace", True), ("4", "test_acc", False))
 
 
-def main(config, summary, seeds, batches=None, simulations=400):
+def main(*, config, summary, seeds, batches=None, simulations=400):
     thresholds = load(config)["report"]["claims"]
     pilot = ok_runs(read_summary(summary))
     sizes = sorted({int(b) for b in batches.split(",")}) if batches else sorted(set(pilot["batch_size"]))
@@ -24,7 +24,7 @@ def main(config, summary, seeds, batches=None, simulations=400):
     with warnings.catch_warnings():  # near-identical groups (claim 8's differences) make scipy warn per test
         warnings.simplefilter("ignore", RuntimeWarning)
         for n in seeds:
-            rates = verdict_rates(pilot, n, thresholds, simulations, sizes)
+            rates = verdict_rates(pilot, n, thresholds, simulations=simulations, batches=sizes)
             done = decided(rates)
             cells = [
                 f"{rates[c]['holds']:.2f} / {rates[c]['fails']:.2f} / {done[c]:.2f}" if c in rates else "-"
@@ -37,5 +37,7 @@ def main(config, summary, seeds, batches=None, simulations=400):
     for check, column, log in ANALYTIC:
         if column not in clean:
             continue
-        effect, powers = two_group_power(clean, column, log, seeds, thresholds["confidence"], sizes)
+        effect, powers = two_group_power(
+            clean, column, log=log, seeds=seeds, confidence=thresholds["confidence"], batches=sizes
+        )
         print(f"{check} {column}{' (log)' if log else ''} | {effect:.3g} | " + " | ".join(f"{p:.2f}" for p in powers))

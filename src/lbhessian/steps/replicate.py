@@ -33,7 +33,7 @@ def derive(cfg: dict, seeds, kernels=None) -> dict:
     return out
 
 
-def main(config, seeds, kernels=None, out=None):
+def main(*, config, seeds, kernels=None, out=None):
     cfg = yaml.safe_load(read_text(config, "config file"))
     derived = derive(cfg, seeds, kernels)
     validate(yaml.safe_load(yaml.safe_dump(derived)), f"{config} (replicated)")  # the same checks as any config

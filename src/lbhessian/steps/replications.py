@@ -10,7 +10,7 @@ from lbhessian.core.io import write_json, write_text
 from lbhessian.report.replication import compare, to_markdown
 
 
-def main(config):
+def main(*, config):
     results = Path(load(config)["results"])
     found = {"design": results / "claims.json"}
     for path in sorted((results / "replications").glob("*/claims.json")):

@@ -5,7 +5,17 @@ from lbhessian.steps.common import expected_run, measure_run
 
 
 def main(
-    config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
+    *, config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
 ):
     expected = expected_run(dataset, model, mode, batch, seed)
-    measure_run(config, data, checkpoint, metrics, out, threads, "spectrum", weight_spectrum, expected)
+    measure_run(
+        config=config,
+        data=data,
+        checkpoint=checkpoint,
+        metrics=metrics,
+        out=out,
+        threads=threads,
+        step="spectrum",
+        measure=weight_spectrum,
+        expected=expected,
+    )

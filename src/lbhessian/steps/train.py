@@ -9,9 +9,9 @@ from lbhessian.core.runtime import setup_runtime
 from lbhessian.training import TrainFiles, train_run
 
 
-def main(config, data, dataset, model, mode, batch, seed, checkpoint, history, metrics, resume, threads=None):
+def main(*, config, data, dataset, model, mode, batch, seed, checkpoint, history, metrics, resume, threads=None):
     cfg = load(config)
-    run = run_config(cfg, dataset, model, mode, batch, seed)
+    run = run_config(cfg, dataset, model, mode=mode, batch_size=batch, seed=seed)
     device = setup_runtime(cfg["runtime"], run["seed"], threads=threads)
     train, test, info = load_prepared(data)
     files = TrainFiles(Path(checkpoint), Path(history), Path(metrics), Path(resume))

@@ -5,7 +5,7 @@ from lbhessian.core import limits
 from lbhessian.core.config import load, runs
 
 
-def main(config):
+def main(*, config):
     cfg = load(config)
     notes = limits.check(cfg, str(config))
     print(f"{config}: valid, {len(runs(cfg))} runs")

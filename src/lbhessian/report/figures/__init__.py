@@ -87,7 +87,7 @@ def draw(df, experiment: str, kind: str, settings: dict, base="."):
     return fig
 
 
-def make_figures(df, experiment: str, kinds, png, pdf, settings: dict, base=".") -> None:
+def make_figures(df, experiment: str, kinds, *, png, pdf, settings: dict, base=".") -> None:
     """Draw each figure kind of one experiment (core.names.experiment_name) to the given PNG and PDF files.
 
     settings: {"headline_eps", "claims" (thresholds), "config" (the validated config), "path"}."""

@@ -19,7 +19,7 @@ def _missing_note(ax, d: pd.DataFrame, by: str, grid):
         st.note(ax, "; ".join(gaps))
 
 
-def vs_batch(ax, d: pd.DataFrame, y: str, ylabel: str, title: str, split: str | None = None, log=True):
+def vs_batch(ax, d: pd.DataFrame, y: str, *, ylabel: str, title: str, split: str | None = None, log=True):
     """Every mode (and split, when the frame has one) of ``y`` against batch size, on one panel."""
     d = d.dropna(subset=[y])
     ax.set_title(title)
@@ -39,7 +39,18 @@ def vs_batch(ax, d: pd.DataFrame, y: str, ylabel: str, title: str, split: str | 
             ls = styles[mode] if sp in (None, "test") else "--"
             label = mode if sp is None else f"{mode}, {sp}"
             on = [b * shift[mode] for b in grid]
-            st.series(ax, ds, "batch_size", y, label, colours[mode], ls, is_log, on, "o" if sp != "train" else "s")
+            st.series(
+                ax,
+                ds,
+                "batch_size",
+                y,
+                label=label,
+                colour=colours[mode],
+                style=ls,
+                log=is_log,
+                grid=on,
+                marker="o" if sp != "train" else "s",
+            )
     st.log_x_batch(ax, d)
     ax.set(xlabel="batch size", ylabel=ylabel)
     ax.legend(title="training", loc="best")
@@ -51,11 +62,11 @@ def fig_lambda1_vs_batch(g, ctx):
     """Left: lambda_1 (claim 1); right: lambda_min / lambda_1 (check 3a) with its threshold, symlog (signed)."""
     fig, axes = plt.subplots(1, 2, figsize=(st.WIDTH, 3.0))
     d = g if "lambda_1" in g else g.assign(lambda_1=float("nan"))
-    vs_batch(axes[0], d, "lambda_1", "λ₁ of weight Hessian", "Sharpness λ₁ (claim 1)")
+    vs_batch(axes[0], d, "lambda_1", ylabel="λ₁ of weight Hessian", title="Sharpness λ₁ (claim 1)")
     lam = pd.to_numeric(d["lambda_1"], errors="coerce")
     mn = pd.to_numeric(d["min_eigenvalue"], errors="coerce") if "min_eigenvalue" in d else lam * float("nan")
     r = d.assign(neg_ratio=mn / lam.where(lam > 0))
-    vs_batch(axes[1], r, "neg_ratio", "λmin / λ₁", "Negative curvature λmin / λ₁ (check 3a)", log=False)
+    vs_batch(axes[1], r, "neg_ratio", ylabel="λmin / λ₁", title="Negative curvature λmin / λ₁ (check 3a)", log=False)
     delta = (ctx.get("claims") or {}).get("max_negative_ratio")
     vals = r["neg_ratio"].dropna()
     if len(vals):
@@ -96,7 +107,9 @@ def fig_robust_vs_train_eps(g, ctx):
         is_log = st.log_y(ax, dd[y]) if log else False
         grid = sorted(dd["train_eps"].unique())
         for bs, db in dd.groupby("batch_size"):
-            st.series(ax, db, "train_eps", y, names[int(bs)], colours[int(bs)], "-", is_log, grid)
+            st.series(
+                ax, db, "train_eps", y, label=names[int(bs)], colour=colours[int(bs)], style="-", log=is_log, grid=grid
+            )
         ax.set_xticks(grid, [f"{e:g}" for e in grid])
         ax.set(xlabel="training ε (0 = clean training)", ylabel=ylabel)
         ax.legend(title="batch size", fontsize=7)
@@ -108,9 +121,9 @@ def fig_accuracy_vs_batch(g, ctx):
     fig, axes = plt.subplots(1, 2, figsize=(st.WIDTH, 3.0))
     eps, col = pick_eps(g, "fgsm_linf", "test", ctx["headline_eps"])
     d = g.assign(test_pct=100 * g["test_acc"], fgsm_pct=100 * g[col] if col else float("nan"))
-    vs_batch(axes[0], d, "test_pct", "test accuracy (%)", "Clean test accuracy", log=False)
+    vs_batch(axes[0], d, "test_pct", ylabel="test accuracy (%)", title="Clean test accuracy", log=False)
     title = f"FGSM (ℓ∞, ε = {eps:g}) test accuracy" if col else "FGSM test accuracy"
-    vs_batch(axes[1], d, "fgsm_pct", "FGSM test accuracy (%)", title, log=False)
+    vs_batch(axes[1], d, "fgsm_pct", ylabel="FGSM test accuracy (%)", title=title, log=False)
     return fig
 
 
@@ -124,7 +137,7 @@ def fig_input_measures_vs_batch(g, ctx):
     for ax, (prefix, ylabel, title) in zip(axes, panels, strict=True):
         parts = [g[keys].assign(value=g[f"{prefix}_{s}"], split=s) for s in ("train", "test") if f"{prefix}_{s}" in g]
         d = pd.concat(parts) if parts else g[keys].assign(value=float("nan"), split="test")
-        vs_batch(ax, d, "value", ylabel, title, split="split")
+        vs_batch(ax, d, "value", ylabel=ylabel, title=title, split="split")
     return fig
 
 
@@ -134,10 +147,10 @@ def fig_topk_eigenvalues(g, ctx):
     long = g.melt(id_vars=["mode", "batch_size", "seed"], value_vars=lam, var_name="i", value_name="eig")
     long = long.dropna(subset=["eig"]).assign(i=lambda x: x["i"].map(lambda_index).astype(int))
     names, colours = st.bs_names(g), st.bs_colours(g)
-    fig, panels = st.mode_panels(g, long, "eig", lambda mode, _: mode, "no eigenvalues", sharey=True)
+    fig, panels = st.mode_panels(g, long, "eig", title=lambda mode, _: mode, reason="no eigenvalues", sharey=True)
     for ax, _, d, is_log in panels:
         for bs, db in d.groupby("batch_size"):
-            st.series(ax, db, "i", "eig", names[int(bs)], colours[int(bs)], "-", is_log)
+            st.series(ax, db, "i", "eig", label=names[int(bs)], colour=colours[int(bs)], style="-", log=is_log)
         ax.set_xticks(sorted(d["i"].unique()))
         ax.set(xlabel="eigenvalue index i")
         ax.legend(title="batch size", fontsize=7)

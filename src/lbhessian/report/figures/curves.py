@@ -15,7 +15,7 @@ def run_file(ctx, row, name: str):
     return path if str(row[file_column(name)]) not in ("", "nan") and path.is_file() else None
 
 
-def seed_lines(ax, d: pd.DataFrame, x: str, y: str, colour, style, label: str, key: str):
+def seed_lines(ax, d: pd.DataFrame, x: str, y: str, *, colour, style, label: str, key: str):
     """One thin line per seed (no band: a band over seeds on a log axis hides what each seed did)."""
     first = True
     for seed, ds in d.groupby("seed"):
@@ -58,7 +58,7 @@ def fig_landscape_1d(g, ctx):
     d = pd.concat(rows).dropna(subset=["loss"]) if rows else pd.DataFrame(columns=["mode", "loss"])
     names, colours = st.bs_names(g), st.bs_colours(g)
     title = lambda mode, _: f"Loss along v₁ ({mode})"  # noqa: E731
-    fig, panels = st.mode_panels(g, d, "loss", title, "no 1-D landscape (spectrum step)")
+    fig, panels = st.mode_panels(g, d, "loss", title=title, reason="no 1-D landscape (spectrum step)")
     for ax, mode, dd, is_log in panels:
         for (bs, split), db in dd.groupby(["batch_size", "split"]):
             label = f"{names[int(bs)]}, {split}"
@@ -67,10 +67,10 @@ def fig_landscape_1d(g, ctx):
                 db,
                 "alpha",
                 "loss",
-                colours[int(bs)],
-                "-" if split == "train" else "--",
-                label,
-                f"{mode}:{int(bs)}:{split}",
+                colour=colours[int(bs)],
+                style="-" if split == "train" else "--",
+                label=label,
+                key=f"{mode}:{int(bs)}:{split}",
             )
         if not is_log:
             ax.set_yscale("linear")
@@ -101,7 +101,16 @@ def fig_training_dynamics(g, ctx):
             continue
         st.log_y(ax, dd[c])
         for (mode, bs), db in dd.groupby(["mode", "batch_size"]):
-            seed_lines(ax, db, "epoch", c, colours[int(bs)], styles[mode], f"{names[int(bs)]}, {mode}", f"{mode}:{bs}")
+            seed_lines(
+                ax,
+                db,
+                "epoch",
+                c,
+                colour=colours[int(bs)],
+                style=styles[mode],
+                label=f"{names[int(bs)]}, {mode}",
+                key=f"{mode}:{bs}",
+            )
         # Every batch size is promised: say which have no tracked point and why (they stopped early).
         lost = []
         for (mode, bs), gb in g.groupby(["mode", "batch_size"]):
@@ -152,9 +161,9 @@ def fig_adversarial_vs_eps(g, ctx):
                     db,
                     "eps",
                     "acc",
-                    label,
-                    colours[int(bs)],
-                    "-" if split == "test" else "--",
+                    label=label,
+                    colour=colours[int(bs)],
+                    style="-" if split == "test" else "--",
                     grid=grid,
                     marker="o" if split == "test" else "s",
                 )

@@ -95,7 +95,7 @@ def _exact(g, ctx):
     return pd.DataFrame(eig), pd.DataFrame(rel)
 
 
-def _strip(ax, d: pd.DataFrame, y: str, sizes: list[int], modes: list[str], seed: int = 0):
+def _strip(ax, d: pd.DataFrame, y: str, *, sizes: list[int], modes: list[str], seed: int = 0):
     """Points per batch size (categorical x), modes side by side by a small dodge, splits by marker."""
     colours, off = st.mode_colours(modes), st.dodge(modes)
     jitter = np.random.default_rng(seed)
@@ -125,7 +125,7 @@ def fig_input_hessian_spectrum(g, ctx):
     if eig.empty:
         st.no_data(axes[0], "no exact input Hessians (inputs.exact_images = 0?)")
     else:
-        _strip(axes[0], eig, "eig", sizes, modes)
+        _strip(axes[0], eig, "eig", sizes=sizes, modes=modes)
         floor = pd.to_numeric(rel.get("floor", pd.Series(dtype=float)), errors="coerce").dropna()
         big = float(eig["eig"].abs().max())
         st.symlog_y(axes[0], eig["eig"], linthresh=max(float(floor.max()) if len(floor) else 1e-12 * big, 1e-300))
@@ -136,7 +136,7 @@ def fig_input_hessian_spectrum(g, ctx):
     if rel.empty:
         st.no_data(axes[1], "no exact input Hessians")
     else:
-        _strip(axes[1], rel, "rel", sizes, modes, seed=1)
+        _strip(axes[1], rel, "rel", sizes=sizes, modes=modes, seed=1)
         st.symlog_y(axes[1], [*rel["rel"], -10 * tol, tol], linthresh=tol / 10)
         axes[1].axhline(-tol, color="tab:red", lw=0.9, ls="--", label=f"−{tol:g} (claim 6a tolerance)")
         axes[1].axhline(0, color="k", lw=0.6)

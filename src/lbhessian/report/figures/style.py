@@ -41,7 +41,7 @@ def no_data(ax, reason: str):
         ax.set_yticks([])
 
 
-def mode_panels(g: pd.DataFrame, d: pd.DataFrame, y: str, title, reason: str, sharey: bool = False):
+def mode_panels(g: pd.DataFrame, d: pd.DataFrame, y: str, *, title, reason: str, sharey: bool = False):
     """One panel per training mode, side by side, each titled title(mode, rows of d for it); a mode without
     rows says "not enough data: reason ({mode})". Returns (figure, [(axes, mode, rows, log y?)] with data).
     ``sharey``: one y axis for every panel (ticks from all of d), for panels that are compared."""
@@ -150,7 +150,7 @@ def _segments(xs, grid):
     return [*out, cur] if cur else out
 
 
-def series(ax, d: pd.DataFrame, x: str, y: str, label: str, colour, style="-", log=False, grid=None, marker="o"):
+def series(ax, d: pd.DataFrame, x: str, y: str, *, label: str, colour, style="-", log=False, grid=None, marker="o"):
     """One series: every seed as a dot, the mean over seeds as a line (geometric on a log axis), and +-1 sd
     over seeds as a bar (computed on log y when ``log``, so it stays positive and symmetric on the axis).
     ``grid``: every x of the panel; the line breaks where this series has no point at a grid x.
