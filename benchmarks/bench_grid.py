@@ -289,43 +289,21 @@ def _attack_of(cfg: dict, r: dict) -> dict:
     return attack_settings(cfg, r["dataset"], r["model"])
 
 
-def main() -> None:
-    wall0 = time.perf_counter()
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--quick", action="store_true", help="few images and one checkpoint: ~2 minutes on 2 CPU cores")
-    ap.add_argument("--config", default="config/paper.yaml")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    ap.add_argument("--samples", type=int, default=None, help="images per cost measurement (scaled linearly)")
-    ap.add_argument(
-        "--results", help="results folder whose spectrum.json files give the product counts (default: the config's)"
-    )
-    ap.add_argument(
-        "--products", help="products per spectrum split instead: lanczos=N,power=N,trace=N,density=N[,min=N]"
-    )
-    ap.add_argument("--goal-hours", type=float, default=24.0)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    gpu = device.type == "cuda"
-    n = args.samples or (10000 if gpu else 64 if args.quick else 1024)
-    large, repeats = (4096 if gpu else 256 if args.quick else 2048), (3 if gpu or not args.quick else 1)
-    name = torch.cuda.get_device_name(device) if gpu else f"CPU, {args.threads} thread(s)"
-    print(f"device {device} ({name}), torch {torch.__version__}; wall times, median of {repeats}")
-    print(f"images: random tensors of MNIST/CIFAR shape (no download); {n} per measurement, large batch {large}")
-    if n < 50000:
-        print(f"  per-sample times are scaled linearly to the full sets ({n} images measured, not 50,000)")
-    cfg = load(args.config)
+def measured_costs(n: int, *, large: int, device, repeats: int, warm: bool) -> dict:
+    """(a) seconds per sample of each network's training, forward, gradient and Hessian-vector product."""
     costs = {}
     print(
         "\n(a) seconds per 1,000 samples   train@128  large-true  large-acc   forward  gradient       HVP"
         "  HVP-cached  HVP/grad  cached/grad  params"
     )
     for m in MODELS:
-        c = model_costs(m, n=n, large=large, device=device, repeats=repeats, warm=gpu or not args.quick)
+        c = model_costs(m, n=n, large=large, device=device, repeats=repeats, warm=warm)
         # The operator caches graphs when all samples' graphs fit its memory share: assume it on a GPU
         # when they fit there, as measured here otherwise.
-        fits = gpu and c["bytes_per_sample"] * 50000 <= 0.6 * torch.cuda.get_device_properties(device).total_memory
+        fits = (
+            device.type == "cuda"
+            and c["bytes_per_sample"] * 50000 <= 0.6 * torch.cuda.get_device_properties(device).total_memory
+        )
         c["hvp_used"] = c["hvp_cached"] if (fits or c["cache_here"]) else c["hvp"]
         costs[m] = c
         k = 1000
@@ -335,6 +313,11 @@ def main() -> None:
             f" {c['forward'] * k:9.3f} {c['gradient'] * k:9.3f} {c['hvp'] * k:9.3f} {c['hvp_cached'] * k:11.3f}"
             f" {c['hvp'] / c['gradient']:9.2f} {c['hvp_cached'] / c['gradient']:12.2f} {c['params']:7d}"
         )
+    return costs
+
+
+def spectrum_products(cfg: dict, args, device) -> dict:
+    """(b) Hessian-vector products per spectrum split: given, read from a results folder, or counted here."""
     sp = cfg["spectrum"]
     found = None if args.products else products_from_results(Path(args.results or cfg["results"]))
     if args.products:
@@ -352,6 +335,11 @@ def main() -> None:
         f" max_iter {sp['max_iter']}, bottom {sp['bottom']}, check_power {sp['check_power']}), {origin}:"
     )
     print("    " + ", ".join(f"{k} {v:.0f}" for k, v in counts.items()) + " (the same counts stand for every model)")
+    return counts
+
+
+def print_estimate(cfg: dict, args, *, costs: dict, counts: dict, device, name: str) -> None:
+    """(c) what each step of the config computes and (d) its device-hours from the measured throughput."""
     est = estimate(cfg, costs, counts)
     print(f"\n(c) what each step of {args.config} computes ({est['runs']} runs; independent of the hardware):")
     columns = {
@@ -382,6 +370,38 @@ def main() -> None:
         f" ({'within' if rest <= args.goal_hours else 'over'} the goal)"
     )
     print("    data/collect/report steps are not counted (minutes); GPU packing shares a device, not its hours")
+
+
+def main() -> None:
+    wall0 = time.perf_counter()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--quick", action="store_true", help="few images and one checkpoint: ~2 minutes on 2 CPU cores")
+    ap.add_argument("--config", default="config/paper.yaml")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--samples", type=int, default=None, help="images per cost measurement (scaled linearly)")
+    ap.add_argument(
+        "--results", help="results folder whose spectrum.json files give the product counts (default: the config's)"
+    )
+    ap.add_argument(
+        "--products", help="products per spectrum split instead: lanczos=N,power=N,trace=N,density=N[,min=N]"
+    )
+    ap.add_argument("--goal-hours", type=float, default=24.0)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    n = args.samples or (10000 if gpu else 64 if args.quick else 1024)
+    large, repeats = (4096 if gpu else 256 if args.quick else 2048), (3 if gpu or not args.quick else 1)
+    name = torch.cuda.get_device_name(device) if gpu else f"CPU, {args.threads} thread(s)"
+    print(f"device {device} ({name}), torch {torch.__version__}; wall times, median of {repeats}")
+    print(f"images: random tensors of MNIST/CIFAR shape (no download); {n} per measurement, large batch {large}")
+    if n < 50000:
+        print(f"  per-sample times are scaled linearly to the full sets ({n} images measured, not 50,000)")
+    cfg = load(args.config)
+    costs = measured_costs(n, large=large, device=device, repeats=repeats, warm=gpu or not args.quick)
+    counts = spectrum_products(cfg, args, device)
+    print_estimate(cfg, args, costs=costs, counts=counts, device=device, name=name)
     print(f"\ntotal wall time {time.perf_counter() - wall0:.0f} s")
 
 
