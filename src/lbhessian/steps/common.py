@@ -63,17 +63,33 @@ def check_checkpoint(cfg, *, config_path, checkpoint, run, info, data_path, data
         )
 
 
-def measure_run(*, config, data, checkpoint, metrics, out, threads, step, measure, expected=None):
+def measure_run(
+    *,
+    step,
+    measure,
+    config,
+    data,
+    checkpoint,
+    metrics,
+    out,
+    threads=None,
+    dataset=None,
+    model=None,
+    mode=None,
+    batch=None,
+    seed=None,
+):
     """Measure one trained run with ``measure(model, train, test, settings)`` (one of lbhessian.measure) -> ``out``;
     the model is loaded on the runtime's device and the measurement moves the data to it. Settings and runtime are
     what ``core.config.measurement_params`` gives measurement ``step`` for this run (the rule's params come from the
-    same function).
+    same function). The measurement steps' ``main`` is this function with its ``step`` and ``measure`` bound.
 
-    ``expected``: the RunId the rule measures; its metrics.json and checkpoint must be of that run (a mismatch
-    is one line naming both files, and nothing is written).
+    ``dataset`` .. ``seed``: the run the rule measures (its wildcards); its metrics.json and checkpoint must be of
+    that run (a mismatch is one line naming both files, and nothing is written).
     A run that did not train to the end (status other than "ok") gets a "skipped" marker instead of a crash
     that would stop the other jobs of the grid.
     """
+    expected = expected_run(dataset, model, mode, batch, seed)
     cfg = load(config)
     found = read_json(metrics)
     check_metrics(metrics, found, expected)
@@ -83,7 +99,7 @@ def measure_run(*, config, data, checkpoint, metrics, out, threads, step, measur
         print(f"{out}: skipped (training {status})", file=sys.stderr)
         return
     device = setup_runtime(result_runtime(cfg), seed=0, threads=threads)
-    model, run, info, _ = load_checkpoint(checkpoint, device=device)
+    net, run, info, _ = load_checkpoint(checkpoint, device=device)
     train, test, data_info = load_prepared(data)
     check_checkpoint(
         cfg,
@@ -98,7 +114,7 @@ def measure_run(*, config, data, checkpoint, metrics, out, threads, step, measur
     )
     train, test = train.subset(run.get("train_size")), test.subset(run.get("test_size"))
     t0 = time.perf_counter()
-    result = measure(model, train, test, measurement_params(cfg, step, RunId.of(run))["settings"])
+    result = measure(net, train, test, measurement_params(cfg, step, RunId.of(run))["settings"])
     result.setdefault("seconds", time.perf_counter() - t0)
     write_json(out, {"status": "ok", **result})
     print(f"{out}: written", file=sys.stderr)

@@ -2,21 +2,9 @@
 input Hessians)."""
 
 from lbhessian.measure import input_curvature
-from lbhessian.steps.common import expected_run, measure_run
+from lbhessian.steps.common import measure_run
 
 
-def main(
-    *, config, data, checkpoint, metrics, out, threads=None, dataset=None, model=None, mode=None, batch=None, seed=None
-):
-    expected = expected_run(dataset, model, mode, batch, seed)
-    measure_run(
-        config=config,
-        data=data,
-        checkpoint=checkpoint,
-        metrics=metrics,
-        out=out,
-        threads=threads,
-        step="inputs",
-        measure=input_curvature,
-        expected=expected,
-    )
+def main(**args):
+    """The CLI's arguments (the rule's paths and wildcards), as ``measure_run`` takes them."""
+    measure_run(step="inputs", measure=input_curvature, **args)
