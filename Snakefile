@@ -16,6 +16,20 @@ include: "workflow/rules/measure.smk"
 include: "workflow/rules/report.smk"
 
 
+# Local jobs run their steps in a process that has imported torch once (lbhessian/stepserver.py); SLURM jobs do not.
+onstart:
+    if workflow.local_exec:
+        stepserver.start(kernels=config["runtime"]["kernels"], threads=THREADS)
+
+
+onsuccess:
+    stepserver.stop()
+
+
+onerror:
+    stepserver.stop()
+
+
 rule all:
     default_target: True
     input:

@@ -6,6 +6,7 @@ import importlib
 import os
 import sys
 
+from lbhessian import stepserver
 from lbhessian.core.errors import LbhError
 from lbhessian.core.kernels import configured, pin
 from lbhessian.core.names import RUN_KEYS
@@ -122,6 +123,10 @@ def main(argv=None):
     args = vars(_parser().parse_args(argv))
     command = args.pop("command")
     pin(configured(args["config"]))  # before the step imports torch (core/kernels.py)
+    if argv is None and command in stepserver.SERVED:  # a job of a Snakemake run: its step server runs it
+        status = stepserver.run_served(sys.argv[1:])
+        if status is not None:
+            sys.exit(status)
     try:
         step = importlib.import_module(f"lbhessian.steps.{command}")
         step.main(**args)

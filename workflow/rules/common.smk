@@ -12,6 +12,7 @@ os.environ.update(
     PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
 )
 ENV = str(Path(workflow.basedir) / "envs" / "lbhessian.yaml")
+from lbhessian import stepserver
 from lbhessian.core import config as lbconfig
 from lbhessian.core import limits as lblimits
 from lbhessian.core.errors import LbhError

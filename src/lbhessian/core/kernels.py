@@ -23,10 +23,11 @@ PORTABLE_ENV = {
 KINDS = ("native", "portable")
 
 
-def pin(kind: str) -> None:
-    """Set the environment of ``kind`` (portable overrides whatever the machine's environment says)."""
+def pin(kind: str, env=None) -> None:
+    """Set the environment of ``kind`` in ``env`` (default: this process's; portable overrides whatever the
+    machine's environment says)."""
     if kind == "portable":
-        os.environ.update(PORTABLE_ENV)
+        (os.environ if env is None else env).update(PORTABLE_ENV)
 
 
 def configured(config_path) -> str:
