@@ -12,8 +12,18 @@ from helpers.nets import MNIST_INFO, assert_same_state, explicit_weight_hessian,
 from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
-from lbhessian.curvature import WeightHessian, lanczos, power_iteration, track
-from lbhessian.measure import weight_spectrum
+from lbhessian.curvature import (
+    WeightHessian,
+    both_ends,
+    hutchinson_trace,
+    hutchinson_vector,
+    lanczos,
+    min_eigenvalue,
+    power_iteration,
+    track,
+)
+from lbhessian.measure import weight_spectrum, weight_spectrum_of
+from lbhessian.measure.weight_spectrum import SEED
 
 
 def trained_lenet(tmp_path, n=128):
@@ -215,3 +225,41 @@ def test_joint_and_separate_ends_give_the_same_spectrum_for_fewer_products():
     assert joint["matvecs_total"] < separate["matvecs_total"]
     assert joint["min_eigenvalue_from"].startswith("lanczos (joint)")
     assert set(separate["matvecs_by_part"]) == {"lanczos", "min_eigenvalue"}
+
+
+@pytest.mark.parametrize("bottom", ["joint", "separate"])
+def test_the_trace_s_first_sample_comes_free_from_the_lanczos_run(bottom):
+    """Lanczos starts from Hutchinson's first vector z_1, so the trace's first sample costs no product: the trace is
+    the plain hutchinson_trace of the same three vectors and the mean of z_s^T H z_s over the explicit Hessian; its
+    part costs trace_samples - 1 products and the whole run one product less than the same Lanczos run plus the full
+    trace (counted here by running the parts alone); the eigenvalues from the z_1 start are eigvalsh's within tol."""
+    net = tiny_net(True).float()
+    x, y = tiny_split(50, 1).tensors(40)
+    tol = 1e-3
+    cfg = {**CFG, "tol": tol, "bottom": bottom, "check_power": False, "density": False, "trace_samples": 3}
+    out, _ = weight_spectrum_of(net, x, y, cfg)
+    h = explicit_weight_hessian(copy.deepcopy(net).double(), x.double(), y)
+    eigs = torch.linalg.eigvalsh(h)
+    op = WeightHessian(net, x, y, dtype="float64")
+    zs = [hutchinson_vector(op, s, seed=SEED + 3)[0] for s in range(3)]
+    q = torch.stack([z @ h @ z for z in zs])
+    plain_mean, plain_se = hutchinson_trace(op, 3, seed=SEED + 3)
+    assert out["trace"] == pytest.approx(plain_mean.item(), rel=1e-5) == pytest.approx(q.mean().item(), rel=1e-5)
+    assert out["trace_stderr"] == pytest.approx(plain_se.item(), rel=1e-5)
+    assert out["trace_stderr"] == pytest.approx((q.std() / 3**0.5).item(), rel=1e-5)
+    assert out["trace_free_samples"] == 1 and out["matvecs_by_part"]["trace"] == 3 - 1
+    # The count of the parts alone: Lanczos from z_1 (with the separate bottom run), plus the full trace.
+    ref = WeightHessian(net, x, y, dtype="float64")
+    solver = {"tol": tol, "max_iter": cfg["max_iter"]}
+    if bottom == "joint":
+        both_ends(ref, 3, **solver, seed=SEED, v0=zs[0].unsqueeze(0))
+    else:
+        lanczos(ref, 3, **solver, seed=SEED, v0=zs[0].unsqueeze(0))
+        min_eigenvalue(ref, **solver, seed=SEED + 2)
+    hutchinson_trace(ref, 3, seed=SEED + 3)
+    assert out["matvecs_total"] == ref.matvecs - 1 == sum(out["matvecs_by_part"].values())
+    top = torch.tensor(out["eigenvalues"], dtype=torch.float64)
+    assert ((top - eigs.flip(0)[:3]).abs() <= tol * top.abs()).all()
+    assert abs(out["min_eigenvalue"] - eigs[0].item()) <= tol * eigs.abs().max().item()
+    off = weight_spectrum_of(net, x, y, {**cfg, "trace_samples": 0})[0]  # no trace: Lanczos's own Gaussian start
+    assert off["trace"] is None and off["trace_free_samples"] == 0 and "trace" not in off["matvecs_by_part"]
