@@ -184,25 +184,54 @@ def test_bad_config():
 
 
 def test_the_power_check_runs_where_the_schema_key_selects(tmp_path):
-    """spectrum.check_power: first_seed gives the power iteration to the first seed of train.seeds only (every
-    setting has one), all to every run, none to no run; claim 8 is then judged on the runs that have it."""
+    """spectrum.check_power on smoke.yaml's grid with three seeds (clean at batch 16, 128 and full, FGSM at 16):
+    first_seed gives the power iteration to the first seed of train.seeds at every mode and batch size (4 runs),
+    first_seed_clean to that seed's clean runs only (3), all to every run, none to no run; the step's params
+    (measurement_params) carry the same. Claim 8 is then judged on the runs that have it, with any number of them."""
     from helpers.claims import synthetic, thresholds
-    from lbhessian.core.config import spectrum_settings
+    from lbhessian.core.config import measurement_params, runs, spectrum_settings
+    from lbhessian.core.names import RunId
     from lbhessian.report.claims import FAILS, HOLDS, evaluate
 
     cfg = smoke_config(train={"seeds": [5, 3, 9]}, spectrum={"check_power": "first_seed"})
-    assert [spectrum_settings(cfg, s)["check_power"] for s in (5, 3, 9)] == [True, False, False]
-    cfg["spectrum"]["check_power"] = "all"
-    assert all(spectrum_settings(cfg, s)["check_power"] for s in (5, 3, 9))
-    cfg["spectrum"]["check_power"] = "none"
-    assert not any(spectrum_settings(cfg, s)["check_power"] for s in (5, 3, 9))
+    grid = [RunId.of(r) for r in runs(cfg)]
+    assert len(grid) == 12 and {(r.dataset, r.model) for r in grid} == {("mnist5k", "M1")}
+    assert {r.mode for r in grid} == {"clean", "fgsm"}
+    expected = {
+        "all": set(grid),
+        "first_seed": {r for r in grid if r.seed == 5},
+        "first_seed_clean": {RunId("mnist5k", "M1", "clean", b, 5) for b in ("16", "128", "full")},
+        "none": set(),
+    }
+    assert len(expected["first_seed"]) == 4
+    for rule, want in expected.items():
+        cfg["spectrum"]["check_power"] = rule
+        assert {r for r in grid if spectrum_settings(cfg, r)["check_power"]} == want, rule
+        assert {r for r in grid if measurement_params(cfg, "spectrum", r)["settings"]["check_power"]} == want, rule
     df = synthetic(tmp_path)
-    first = df["seed"] == df["seed"].min()
-    df.loc[~first, "power_max_rel_diff"] = float("nan")  # only the first seed was checked
-    check = next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")
-    assert check["verdict"] == HOLDS and check["detail"] == f"{first.sum()} runs"
-    df.loc[first & (df["batch_size"] == df["batch_size"].max()), "power_max_rel_diff"] = 0.01
-    assert next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")["verdict"] == FAILS
+    for first in (df["seed"] == df["seed"].min(), (df["seed"] == df["seed"].min()) & (df["mode"] == "clean")):
+        df["power_max_rel_diff"] = 1e-5
+        df.loc[~first, "power_max_rel_diff"] = float("nan")  # only these runs were checked
+        check = next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")
+        assert check["verdict"] == HOLDS and check["detail"] == f"{first.sum()} runs"
+        df.loc[first & (df["batch_size"] == df["batch_size"].max()), "power_max_rel_diff"] = 0.01
+        assert next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")["verdict"] == FAILS
+
+
+def test_the_power_check_default_is_the_first_seed_s_clean_runs():
+    """The schema's default and params.yaml: first_seed_clean (2 runs of the default design: batch 16 and 256);
+    paper.yaml and paper_equal_loss.yaml keep first_seed."""
+    from helpers.workflow import ROOT
+    from lbhessian.core.config import load, runs, spectrum_settings
+    from lbhessian.core.names import RunId
+
+    assert section("spectrum")["check_power"] == "first_seed_clean"
+    cfg = load(ROOT / "params.yaml")
+    checked = [r for r in map(RunId.of, runs(cfg)) if spectrum_settings(cfg, r)["check_power"]]
+    assert cfg["spectrum"]["check_power"] == "first_seed_clean"
+    assert sorted((r.mode, r.batch, r.seed) for r in checked) == [("clean", "16", 200), ("clean", "256", 200)]
+    for name in ("paper.yaml", "paper_equal_loss.yaml"):
+        assert load(ROOT / "config" / name)["spectrum"]["check_power"] == "first_seed", name
 
 
 def test_joint_and_separate_ends_give_the_same_spectrum_for_fewer_products():
