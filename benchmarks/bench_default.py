@@ -46,7 +46,7 @@ def design(ref: str, quick: bool) -> tuple[dict, dict]:
         old["train"]["seeds"] = old["train"]["seeds"][:1]
     new = json.loads(json.dumps(old))
     spec = new["spectrum"]
-    if isinstance(spec.get("check_power"), bool):  # today: all / first_seed / none (default first_seed)
+    if isinstance(spec.get("check_power"), bool):  # today: all / first_seed / first_seed_clean / none
         spec.pop("check_power")
     return old, new
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from lbhessian.core.config import load, run_config, runs, spectrum_settings
 from lbhessian.core.models import build_model
+from lbhessian.core.names import RunId
 from lbhessian.curvature import WeightHessian, lanczos, min_eigenvalue, power_iteration
 from lbhessian.training import train_step
 
@@ -272,7 +273,7 @@ def estimate(cfg: dict, costs: dict, counts: dict) -> dict:
         micro = run.get("micro_batch")
         per = c["train_128"] if b <= 128 else c["train_large_acc"] if micro and micro < b else c["train_large_true"]
         cfg_run = {**cfg, "attack": {**cfg["attack"], **_attack_of(cfg, r)}}
-        work = run_work(run, cfg_run, spectrum_settings(cfg, r["seed"]), counts, n_train=n_train, n_test=n_test, d=d)
+        work = run_work(run, cfg_run, spectrum_settings(cfg, RunId.of(r)), counts, n_train=n_train, n_test=n_test, d=d)
         for step, w in work.items():
             t = seconds(step, w, c, per)
             hours[step] += t / 3600

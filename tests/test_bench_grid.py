@@ -38,7 +38,7 @@ def test_product_counts_come_from_the_results_folder(tmp_path):
 
 def test_paper_work_counts_follow_the_config():
     """Per step of paper.yaml: 270 jobs each; a full CIFAR batch trains min_steps gradient-descent steps (the
-    step budget); the power check runs on the first seed only (check_power first_seed)."""
+    step budget); the power check runs on the first seed only (paper.yaml: check_power first_seed)."""
     cfg = load(ROOT / "config" / "paper.yaml")
     one = dict.fromkeys(("train_128", "train_large_true", "train_large_acc", "forward", "gradient"), 1e-6)
     costs = {m: {**one, "hvp": 1e-6, "hvp_cached": 1e-6, "hvp_used": 1e-6} for m in bench_grid.MODELS}

@@ -12,7 +12,9 @@ from lbhessian.curvature import (
     both_ends,
     exact_input_hessian,
     hutchinson_trace,
+    hutchinson_vector,
     lanczos,
+    lanczos_sample,
     min_eigenvalue,
     power_iteration,
     slq_density,
@@ -201,6 +203,34 @@ def test_hutchinson_trace():
     assert abs(mean.item() - torch.trace(a).item()) < 4 * se.item() and se.item() > 0
     with pytest.raises(LbhError, match="trace_samples"):
         hutchinson_trace(DenseOperator(a), 0)
+
+
+def test_hutchinson_trace_takes_its_first_sample_from_a_lanczos_run(tiny_problem):
+    """A Lanczos run (one end or both) started at Hutchinson's first vector gives z_1^T H z_1 = d alpha_1: equal to
+    the quadratic form of the explicit Hessian; hutchinson_trace with that sample spends products on the others only
+    and gives the plain estimate, which is the mean (and standard error) of z_s^T H z_s over the explicit Hessian."""
+    net, x, y, h, _ = tiny_problem
+    op = WeightHessian(net, x, y, dtype="float64")
+    zs = [hutchinson_vector(op, s, seed=7) for s in range(3)]
+    assert all(set(z.unique().tolist()) == {-1.0, 1.0} and z.shape == (1, op.size) for z in zs)
+    q = torch.stack([z[0] @ h @ z[0] for z in zs])
+    plain_mean, plain_se = hutchinson_trace(op, 3, seed=7)
+    assert rel_err(plain_mean, q.mean()) < 1e-10 and rel_err(plain_se, q.std() / 3**0.5) < 1e-10
+    for run in (
+        lambda o: lanczos(o, 2, tol=1e-6, max_iter=200, seed=0, v0=zs[0]),
+        lambda o: both_ends(o, 2, tol=1e-6, max_iter=200, seed=0, v0=zs[0])[0],
+    ):
+        first = lanczos_sample(run(op), zs[0])
+        assert first.shape == (1,) and rel_err(first, q[0]) < 1e-10
+        before = op.matvecs
+        mean, se = hutchinson_trace(op, 3, seed=7, first=first)
+        assert op.matvecs - before == 2
+        assert rel_err(mean, plain_mean) < 1e-5 and rel_err(se, plain_se) < 1e-5
+    before = op.matvecs
+    mean, se = hutchinson_trace(op, 3, seed=7, first=q.unsqueeze(1))  # every sample known: no product
+    assert op.matvecs == before and rel_err(mean, q.mean()) < 1e-12
+    with pytest.raises(LbhError, match="known samples"):
+        hutchinson_trace(op, 2, seed=7, first=q.unsqueeze(1))
 
 
 def test_slq_density_nodes_and_weights():

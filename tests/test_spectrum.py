@@ -12,8 +12,18 @@ from helpers.nets import MNIST_INFO, assert_same_state, explicit_weight_hessian,
 from lbhessian.core.data import Split
 from lbhessian.core.errors import LbhError
 from lbhessian.core.models import build_model
-from lbhessian.curvature import WeightHessian, lanczos, power_iteration, track
-from lbhessian.measure import weight_spectrum
+from lbhessian.curvature import (
+    WeightHessian,
+    both_ends,
+    hutchinson_trace,
+    hutchinson_vector,
+    lanczos,
+    min_eigenvalue,
+    power_iteration,
+    track,
+)
+from lbhessian.measure import weight_spectrum, weight_spectrum_of
+from lbhessian.measure.weight_spectrum import SEED
 
 
 def trained_lenet(tmp_path, n=128):
@@ -174,25 +184,54 @@ def test_bad_config():
 
 
 def test_the_power_check_runs_where_the_schema_key_selects(tmp_path):
-    """spectrum.check_power: first_seed gives the power iteration to the first seed of train.seeds only (every
-    setting has one), all to every run, none to no run; claim 8 is then judged on the runs that have it."""
+    """spectrum.check_power on smoke.yaml's grid with three seeds (clean at batch 16, 128 and full, FGSM at 16):
+    first_seed gives the power iteration to the first seed of train.seeds at every mode and batch size (4 runs),
+    first_seed_clean to that seed's clean runs only (3), all to every run, none to no run; the step's params
+    (measurement_params) carry the same. Claim 8 is then judged on the runs that have it, with any number of them."""
     from helpers.claims import synthetic, thresholds
-    from lbhessian.core.config import spectrum_settings
+    from lbhessian.core.config import measurement_params, runs, spectrum_settings
+    from lbhessian.core.names import RunId
     from lbhessian.report.claims import FAILS, HOLDS, evaluate
 
     cfg = smoke_config(train={"seeds": [5, 3, 9]}, spectrum={"check_power": "first_seed"})
-    assert [spectrum_settings(cfg, s)["check_power"] for s in (5, 3, 9)] == [True, False, False]
-    cfg["spectrum"]["check_power"] = "all"
-    assert all(spectrum_settings(cfg, s)["check_power"] for s in (5, 3, 9))
-    cfg["spectrum"]["check_power"] = "none"
-    assert not any(spectrum_settings(cfg, s)["check_power"] for s in (5, 3, 9))
+    grid = [RunId.of(r) for r in runs(cfg)]
+    assert len(grid) == 12 and {(r.dataset, r.model) for r in grid} == {("mnist5k", "M1")}
+    assert {r.mode for r in grid} == {"clean", "fgsm"}
+    expected = {
+        "all": set(grid),
+        "first_seed": {r for r in grid if r.seed == 5},
+        "first_seed_clean": {RunId("mnist5k", "M1", "clean", b, 5) for b in ("16", "128", "full")},
+        "none": set(),
+    }
+    assert len(expected["first_seed"]) == 4
+    for rule, want in expected.items():
+        cfg["spectrum"]["check_power"] = rule
+        assert {r for r in grid if spectrum_settings(cfg, r)["check_power"]} == want, rule
+        assert {r for r in grid if measurement_params(cfg, "spectrum", r)["settings"]["check_power"]} == want, rule
     df = synthetic(tmp_path)
-    first = df["seed"] == df["seed"].min()
-    df.loc[~first, "power_max_rel_diff"] = float("nan")  # only the first seed was checked
-    check = next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")
-    assert check["verdict"] == HOLDS and check["detail"] == f"{first.sum()} runs"
-    df.loc[first & (df["batch_size"] == df["batch_size"].max()), "power_max_rel_diff"] = 0.01
-    assert next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")["verdict"] == FAILS
+    for first in (df["seed"] == df["seed"].min(), (df["seed"] == df["seed"].min()) & (df["mode"] == "clean")):
+        df["power_max_rel_diff"] = 1e-5
+        df.loc[~first, "power_max_rel_diff"] = float("nan")  # only these runs were checked
+        check = next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")
+        assert check["verdict"] == HOLDS and check["detail"] == f"{first.sum()} runs"
+        df.loc[first & (df["batch_size"] == df["batch_size"].max()), "power_max_rel_diff"] = 0.01
+        assert next(r for r in evaluate(df, thresholds())["checks"] if r["claim"] == "8")["verdict"] == FAILS
+
+
+def test_the_power_check_default_is_the_first_seed_s_clean_runs():
+    """The schema's default and params.yaml: first_seed_clean (2 runs of the default design: batch 16 and 256);
+    paper.yaml and paper_equal_loss.yaml keep first_seed."""
+    from helpers.workflow import ROOT
+    from lbhessian.core.config import load, runs, spectrum_settings
+    from lbhessian.core.names import RunId
+
+    assert section("spectrum")["check_power"] == "first_seed_clean"
+    cfg = load(ROOT / "params.yaml")
+    checked = [r for r in map(RunId.of, runs(cfg)) if spectrum_settings(cfg, r)["check_power"]]
+    assert cfg["spectrum"]["check_power"] == "first_seed_clean"
+    assert sorted((r.mode, r.batch, r.seed) for r in checked) == [("clean", "16", 200), ("clean", "256", 200)]
+    for name in ("paper.yaml", "paper_equal_loss.yaml"):
+        assert load(ROOT / "config" / name)["spectrum"]["check_power"] == "first_seed", name
 
 
 def test_joint_and_separate_ends_give_the_same_spectrum_for_fewer_products():
@@ -215,3 +254,41 @@ def test_joint_and_separate_ends_give_the_same_spectrum_for_fewer_products():
     assert joint["matvecs_total"] < separate["matvecs_total"]
     assert joint["min_eigenvalue_from"].startswith("lanczos (joint)")
     assert set(separate["matvecs_by_part"]) == {"lanczos", "min_eigenvalue"}
+
+
+@pytest.mark.parametrize("bottom", ["joint", "separate"])
+def test_the_trace_s_first_sample_comes_free_from_the_lanczos_run(bottom):
+    """Lanczos starts from Hutchinson's first vector z_1, so the trace's first sample costs no product: the trace is
+    the plain hutchinson_trace of the same three vectors and the mean of z_s^T H z_s over the explicit Hessian; its
+    part costs trace_samples - 1 products and the whole run one product less than the same Lanczos run plus the full
+    trace (counted here by running the parts alone); the eigenvalues from the z_1 start are eigvalsh's within tol."""
+    net = tiny_net(True).float()
+    x, y = tiny_split(50, 1).tensors(40)
+    tol = 1e-3
+    cfg = {**CFG, "tol": tol, "bottom": bottom, "check_power": False, "density": False, "trace_samples": 3}
+    out, _ = weight_spectrum_of(net, x, y, cfg)
+    h = explicit_weight_hessian(copy.deepcopy(net).double(), x.double(), y)
+    eigs = torch.linalg.eigvalsh(h)
+    op = WeightHessian(net, x, y, dtype="float64")
+    zs = [hutchinson_vector(op, s, seed=SEED + 3)[0] for s in range(3)]
+    q = torch.stack([z @ h @ z for z in zs])
+    plain_mean, plain_se = hutchinson_trace(op, 3, seed=SEED + 3)
+    assert out["trace"] == pytest.approx(plain_mean.item(), rel=1e-5) == pytest.approx(q.mean().item(), rel=1e-5)
+    assert out["trace_stderr"] == pytest.approx(plain_se.item(), rel=1e-5)
+    assert out["trace_stderr"] == pytest.approx((q.std() / 3**0.5).item(), rel=1e-5)
+    assert out["trace_free_samples"] == 1 and out["matvecs_by_part"]["trace"] == 3 - 1
+    # The count of the parts alone: Lanczos from z_1 (with the separate bottom run), plus the full trace.
+    ref = WeightHessian(net, x, y, dtype="float64")
+    solver = {"tol": tol, "max_iter": cfg["max_iter"]}
+    if bottom == "joint":
+        both_ends(ref, 3, **solver, seed=SEED, v0=zs[0].unsqueeze(0))
+    else:
+        lanczos(ref, 3, **solver, seed=SEED, v0=zs[0].unsqueeze(0))
+        min_eigenvalue(ref, **solver, seed=SEED + 2)
+    hutchinson_trace(ref, 3, seed=SEED + 3)
+    assert out["matvecs_total"] == ref.matvecs - 1 == sum(out["matvecs_by_part"].values())
+    top = torch.tensor(out["eigenvalues"], dtype=torch.float64)
+    assert ((top - eigs.flip(0)[:3]).abs() <= tol * top.abs()).all()
+    assert abs(out["min_eigenvalue"] - eigs[0].item()) <= tol * eigs.abs().max().item()
+    off = weight_spectrum_of(net, x, y, {**cfg, "trace_samples": 0})[0]  # no trace: Lanczos's own Gaussian start
+    assert off["trace"] is None and off["trace_free_samples"] == 0 and "trace" not in off["matvecs_by_part"]

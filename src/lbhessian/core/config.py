@@ -146,12 +146,15 @@ def attack_settings(cfg, dataset, model):
     return _merge(cfg["attack"], _experiment(cfg, dataset, model).get("attack", {}))
 
 
-def spectrum_settings(cfg, seed) -> dict:
-    """What the spectrum step reads for the run of this seed: the spectrum section, with ``check_power`` resolved
-    to whether this run gets the power-iteration check."""
+def spectrum_settings(cfg, run) -> dict:
+    """What the spectrum step reads for ``run`` (a names.RunId: its ``mode`` and ``seed``): the spectrum section,
+    with ``check_power`` resolved to whether this run gets the power-iteration check: all runs, the first seed of
+    train.seeds (first_seed: at every mode and batch size; first_seed_clean: in clean training only, at every batch
+    size), or none."""
     out = copy.deepcopy(cfg["spectrum"])
-    rule = out["check_power"]
-    out["check_power"] = rule == "all" or (rule == "first_seed" and int(seed) == cfg["train"]["seeds"][0])
+    first = int(run.seed) == cfg["train"]["seeds"][0]
+    checked = {"all": True, "first_seed": first, "first_seed_clean": first and run.mode == "clean", "none": False}
+    out["check_power"] = checked[out["check_power"]]
     return out
 
 
@@ -163,10 +166,10 @@ MEASUREMENTS = ("spectrum", "inputs", "attack")  # the per-run measurement steps
 
 def measurement_params(cfg, step, run) -> dict:
     """Every setting measurement ``step`` reads for ``run`` (a names.RunId): its section as this run sees it
-    (spectrum: the power check of its seed; attack: its experiment's grid) and the runtime settings that change
+    (spectrum: the power check of its mode and seed; attack: its experiment's grid) and the runtime settings that change
     numbers. The rule's params and the step both use this: a changed setting reruns exactly the jobs it affects."""
     if step == "spectrum":
-        settings = spectrum_settings(cfg, run.seed)
+        settings = spectrum_settings(cfg, run)
     elif step == "attack":
         settings = attack_settings(cfg, run.dataset, run.model)
     elif step == "inputs":

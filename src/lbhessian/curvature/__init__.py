@@ -14,7 +14,7 @@ from lbhessian.curvature.lanczos import both_ends, lanczos, min_eigenvalue
 from lbhessian.curvature.landscape import loss_1d, loss_2d
 from lbhessian.curvature.operators import WeightHessian
 from lbhessian.curvature.power import power_iteration
-from lbhessian.curvature.stochastic import hutchinson_trace, slq_density
+from lbhessian.curvature.stochastic import hutchinson_trace, hutchinson_vector, lanczos_sample, slq_density
 from lbhessian.curvature.tracking import track
 
 __all__ = [
@@ -27,8 +27,10 @@ __all__ = [
     "exact_input_hessian",
     "frozen",
     "hutchinson_trace",
+    "hutchinson_vector",
     "input_chunk",
     "lanczos",
+    "lanczos_sample",
     "loss_1d",
     "loss_2d",
     "min_eigenvalue",

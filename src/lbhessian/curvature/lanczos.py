@@ -218,12 +218,20 @@ def min_eigenvalue(
 
 
 def both_ends(
-    op: Operator, k: int = 1, *, tol: float = 1e-3, max_iter: int = 100, seed: int = 0, min_iter: int = MIN_EIG_ITER
+    op: Operator,
+    k: int = 1,
+    *,
+    tol: float = 1e-3,
+    max_iter: int = 100,
+    seed: int = 0,
+    min_iter: int = MIN_EIG_ITER,
+    v0: torch.Tensor | None = None,
 ) -> tuple[EigResult, EigResult]:
     """The top-k eigenpairs (residuals relative to each eigenvalue) and the most negative one (relative to
     ||H||, with ``min_iter`` as in ``min_eigenvalue``) from one Krylov space: the run stops when both ends
-    meet ``tol``. Costs what the slower end needs alone, where two runs cost the sum."""
-    top, bottom = lanczos_ends(
-        op, [End("largest", k), End("smallest", 1, "norm", min_iter)], tol=tol, max_iter=max_iter, seed=seed
-    )
+    meet ``tol``. Costs what the slower end needs alone, where two runs cost the sum. ``v0``: the start vector
+    (default: seeded Gaussian); ``seed`` still seeds any restart. The top result carries the tridiagonal
+    matrices, as ``lanczos_ends``'s first."""
+    ends = [End("largest", k), End("smallest", 1, "norm", min_iter)]
+    top, bottom = lanczos_ends(op, ends, tol=tol, max_iter=max_iter, seed=seed, v0=v0)
     return top, bottom

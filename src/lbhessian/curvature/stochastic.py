@@ -1,5 +1,10 @@
 """Stochastic estimators on any operator: Hutchinson's trace and the spectral density by stochastic Lanczos
-quadrature (SLQ). Start vectors are seeded Rademacher vectors, as in the solvers."""
+quadrature (SLQ). Start vectors are seeded Rademacher vectors, as in the solvers.
+
+A Lanczos run started from Hutchinson's s-th vector z_s (``hutchinson_vector``) gives that sample for free: its
+first product is H q0 with q0 = z_s / ||z_s||, so z_s^T H z_s = ||z_s||^2 alpha_1 (``lanczos_sample``), and
+``hutchinson_trace(..., first=...)`` takes such known samples and spends products on the others only.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,46 @@ import torch
 
 from lbhessian.core.errors import LbhError
 from lbhessian.curvature.base import Operator
-from lbhessian.curvature.krylov import random_vectors, row_dot
+from lbhessian.curvature.krylov import EigResult, random_vectors, row_dot
 from lbhessian.curvature.lanczos import lanczos
 
 
-def hutchinson_trace(op: Operator, samples: int = 10, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hutchinson's trace estimate E[z^T H z] with Rademacher z: (mean, standard error), each ``(B,)``."""
+def hutchinson_vector(op: Operator, s: int, *, seed: int = 0) -> torch.Tensor:
+    """Hutchinson's ``s``-th Rademacher vector (s = 0, 1, ...) for ``seed``, ``(B, d)``: what ``hutchinson_trace``
+    draws, so a caller can start another solver from it and hand the sample back (``first``)."""
+    return random_vectors(op, seed + 15485863 * (s + 1), kind="rademacher")
+
+
+def lanczos_sample(result: EigResult, v0: torch.Tensor) -> torch.Tensor:
+    """``v0^T H v0`` per row, ``(B,)`` float64 on the CPU, from a Lanczos run started at ``v0``: its first product
+    is H q0 with q0 = v0 / ||v0||, so the quadratic form is ||v0||^2 alpha_1 and costs no product."""
+    return v0.double().pow(2).sum(-1).cpu() * result.alpha[:, 0]
+
+
+def hutchinson_trace(
+    op: Operator, samples: int = 10, *, seed: int = 0, first: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hutchinson's trace estimate E[z^T H z] with Rademacher z: (mean, standard error), each ``(B,)``.
+
+    ``first``: the known samples z_s^T H z_s of the first vectors (``(B,)`` for one, ``(n, B)`` for n), e.g. from a
+    Lanczos run started at ``hutchinson_vector(op, 0, seed=seed)`` (``lanczos_sample``); only the other
+    ``samples - n`` cost products, and the mean and standard error are over all ``samples``."""
     if not isinstance(samples, int) or samples < 1:
         raise LbhError(f"trace_samples: expected a positive integer, got {samples!r}")
-    zs = [random_vectors(op, seed + 15485863 * (s + 1), kind="rademacher") for s in range(samples)]
-    if getattr(op, "vector_batch", 1) > 1 and op.batch == 1:
+    known = (
+        torch.zeros(0, op.batch, dtype=torch.float64) if first is None else first.double().cpu().reshape(-1, op.batch)
+    )
+    if len(known) > samples:
+        raise LbhError(f"first: {len(known)} known samples, more than samples = {samples}")
+    zs = [hutchinson_vector(op, s, seed=seed) for s in range(len(known), samples)]
+    if not zs:
+        v = known
+    elif getattr(op, "vector_batch", 1) > 1 and op.batch == 1:
         # Several vectors per backward pass (WeightHessian.matmat): same estimator, fewer passes.
         z = torch.cat(zs)
-        v = row_dot(z, op.matmat(z)).double().cpu().unsqueeze(1)
+        v = torch.cat([known, row_dot(z, op.matmat(z)).double().cpu().unsqueeze(1)])
     else:
-        v = torch.stack([row_dot(z, op.matvec(z)).double().cpu() for z in zs])
+        v = torch.cat([known, torch.stack([row_dot(z, op.matvec(z)).double().cpu() for z in zs])])
     se = v.std(dim=0, unbiased=True) / math.sqrt(samples) if samples > 1 else torch.zeros_like(v[0])
     return v.mean(dim=0), se
 

@@ -5,6 +5,14 @@ and product counts, optionally the other solver on the same data as a check (cla
 against Lanczos), the most negative eigenvalue, the full-gradient norm and loss, Hutchinson's trace and an SLQ
 spectral density. On the train split also the 1-D loss (train and test) along v1 and the 2-D train-loss surface
 along (v1, v2); see ``curvature.landscape`` for the scale rule.
+
+How: Lanczos (``both_ends`` when cfg["bottom"] is "joint": top-k and the most negative eigenvalue from one Krylov
+space; else ``lanczos`` and a separate ``min_eigenvalue``) or deflated power iteration; Hutchinson's trace over
+cfg["trace_samples"] Rademacher vectors. When the main method is Lanczos and the trace is measured, the Lanczos run
+starts from Hutchinson's first vector z_1 instead of a Gaussian: its first product gives z_1^T H z_1 = d alpha_1,
+so the trace's first sample costs no product ("trace_free_samples": 1; "matvecs_by_part"'s "trace" counts the
+others only). The trace is the same estimate over the same vectors; the eigenvalues move within ``tol`` (another
+start vector).
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ from lbhessian.curvature import (
     WeightHessian,
     both_ends,
     hutchinson_trace,
+    hutchinson_vector,
     lanczos,
+    lanczos_sample,
     min_eigenvalue,
     power_iteration,
     slq_density,
@@ -69,17 +79,33 @@ def _cross_check(op: WeightHessian, main, k: int, cfg: dict) -> tuple[str, dict]
     return name, {**_eig_block(other, kc), "max_rel_diff": float(diff)}
 
 
-def _trace_and_density(op: WeightHessian, cfg: dict, parts: _Parts) -> dict:
-    out = {"trace": None, "trace_stderr": None}  # trace_samples 0: not measured
+def _trace_and_density(op: WeightHessian, cfg: dict, parts: _Parts, first: torch.Tensor | None) -> dict:
+    """Hutchinson's trace (``first``: its first sample, known from the Lanczos run, or None) and the SLQ density."""
+    out = {"trace": None, "trace_stderr": None, "trace_free_samples": 0}  # trace_samples 0: not measured
     if cfg["trace_samples"] > 0:
-        tr, se = hutchinson_trace(op, cfg["trace_samples"], seed=SEED + 3)
+        tr, se = hutchinson_trace(op, cfg["trace_samples"], seed=SEED + 3, first=first)
         out["trace"], out["trace_stderr"] = float(tr[0]), float(se[0])
+        out["trace_free_samples"] = 0 if first is None else 1
         parts.done("trace")
     if cfg["density"]:
         dens = slq_density(op, vectors=DENSITY_VECTORS, steps=min(cfg["max_iter"], DENSITY_STEPS), seed=SEED + 4)
         out["density"] = {"grid": dens["grid"], "density": dens["density"], "sigma": dens["sigma"]}
         parts.done("density")
     return out
+
+
+def _main_solve(op: WeightHessian, k_run: int, cfg: dict) -> tuple:
+    """(top-k result, bottom result from the same run or None, the trace's first sample or None). Lanczos with the
+    trace measured starts from Hutchinson's first vector, whose sample it then gives for free."""
+    solver = {"tol": cfg["tol"], "max_iter": cfg["max_iter"], "seed": SEED}
+    if cfg["method"] != "lanczos":
+        return power_iteration(op, k_run, **solver), None, None
+    v0 = hutchinson_vector(op, 0, seed=SEED + 3) if cfg["trace_samples"] > 0 else None
+    if cfg["bottom"] == "joint":  # one Krylov space for the top-k and the most negative eigenvalue
+        main, low = both_ends(op, k_run, **solver, v0=v0)
+    else:
+        main, low = lanczos(op, k_run, **solver, v0=v0), None
+    return main, low, (lanczos_sample(main, v0) if v0 is not None else None)
 
 
 def weight_spectrum_of(
@@ -94,12 +120,8 @@ def weight_spectrum_of(
     k_run = min(max(k, vectors), op.size)
     loss, grad = op.loss_and_gradient()
     parts.done("gradient", products=False)
-    joint = cfg["method"] == "lanczos" and cfg["bottom"] == "joint"
-    if joint:  # one Krylov space for the top-k and the most negative eigenvalue
-        main, low = both_ends(op, k_run, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED)
-    else:
-        solve = lanczos if cfg["method"] == "lanczos" else power_iteration
-        main = solve(op, k_run, tol=cfg["tol"], max_iter=cfg["max_iter"], seed=SEED)
+    main, low, first = _main_solve(op, k_run, cfg)
+    joint = low is not None
     parts.done(cfg["method"])
     out = {"samples": len(x), "method": cfg["method"], **_eig_block(main, k)}
     out["chunk_size"], out["cached_graphs"] = op.chunk_size, op.cache
@@ -115,7 +137,7 @@ def weight_spectrum_of(
     out["min_eigenvalue_from"] = "lanczos (joint)" if joint else "min_eigenvalue (separate)"
     out["grad_norm"] = float(grad.norm())
     out["loss"] = float(loss)
-    out.update(_trace_and_density(op, cfg, parts))
+    out.update(_trace_and_density(op, cfg, parts, first))
     out["matvecs_total"] = op.matvecs
     out["matvecs_by_part"] = parts.products
     out["seconds_by_part"] = parts.seconds
