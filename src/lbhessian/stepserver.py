@@ -11,7 +11,7 @@ job (its CPUs and memory are the allocation's), or when the server's torch was i
 settings or from other code (``fingerprint``): the numbers are the same either way (tests/test_stepserver.py).
 
 The server never computes anything itself, so the children fork from a process with no thread pool of torch's.
-``LBH_STEP_SERVER_LOG``: a file to which the server appends, per child, its command and its CPU seconds (a job's
+``LBH_STEP_SERVER_LOG``: a file to which the server appends, per child, its command, status and CPU seconds (a job's
 own resource figures in Snakemake's benchmark files cover only the waiting process; benchmarks/bench_default.py
 reads this file). This module imports no torch: the job's side must stay cheap.
 """
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV = "LBH_STEP_SERVER"
@@ -158,12 +159,20 @@ def _child(conn: socket.socket, request: dict, fds: list[int], listener: socket.
         os._exit(code)
 
 
+@dataclass
+class _Job:
+    conn: socket.socket
+    argv: list[str]
+    start: float = field(default_factory=time.perf_counter)
+    hung_up: bool = False  # the job's process has gone; the step was told to stop
+
+
 class _Server:
     """The accept loop: one connection per job; each job's child is reaped and its status sent back."""
 
     def __init__(self, path: str, parent: int):
         self.path, self.parent, self.key = path, parent, fingerprint(os.environ)
-        self.jobs: dict[int, tuple[socket.socket, float, list[str]]] = {}  # pid -> (connection, start, argv)
+        self.jobs: dict[int, _Job] = {}  # by the child's pid
         self.stopping = False
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(f"{path}.new")
@@ -172,12 +181,14 @@ class _Server:
 
     def accept(self) -> None:
         conn, _ = self.listener.accept()
+        conn.settimeout(10)  # a job sends its request at once; never let one block the others
         try:
             data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
             request, _ = _read_line(conn, data)
         except (OSError, ValueError):
             conn.close()
             return
+        conn.settimeout(None)
         if request is None or request.get("key") != self.key or len(fds) != 3:
             _send(conn, {"refused": "another interpreter, kernel setting or code"})
             for fd in fds:
@@ -191,7 +202,7 @@ class _Server:
             _child(conn, request, fds, self.listener)
         for fd in fds:
             os.close(fd)
-        self.jobs[pid] = (conn, time.perf_counter(), request["argv"])
+        self.jobs[pid] = _Job(conn, request["argv"])
         _send(conn, {"pid": pid})
 
     def reap(self) -> None:
@@ -202,39 +213,33 @@ class _Server:
                 return
             if pid == 0 or pid not in self.jobs:
                 return
-            conn, start, argv = self.jobs.pop(pid)
-            if os.WIFSIGNALED(status):
-                _send(conn, {"signal": os.WTERMSIG(status)})
-            else:
-                _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
-            conn.close()
-            self._log(argv, time.perf_counter() - start, usage)
+            job = self.jobs.pop(pid)
+            code = os.waitstatus_to_exitcode(status)  # -N: ended by signal N
+            _send(job.conn, {"signal": -code} if code < 0 else {"exit": code})
+            job.conn.close()
+            log = os.environ.get(LOG_ENV)
+            if log:
+                row = {"argv": job.argv, "status": code, "wall": time.perf_counter() - job.start}
+                row.update(user=usage.ru_utime, system=usage.ru_stime)
+                with open(log, "a") as f:
+                    f.write(json.dumps(row) + "\n")
 
-    @staticmethod
-    def _log(argv: list[str], wall: float, usage) -> None:
-        log = os.environ.get(LOG_ENV)
-        if log:
-            row = {"argv": argv, "wall": wall, "user": usage.ru_utime, "system": usage.ru_stime}
-            with open(log, "a") as f:
-                f.write(json.dumps(row) + "\n")
-
-    def hung_up(self, conn: socket.socket) -> None:
+    def hang_up(self, pid: int) -> None:
         """A job's connection closed before its step ended (the job was killed): stop the step as the job's own
-        process would have been stopped (SIGTERM: training saves its resume point)."""
-        for pid, (c, _, _) in self.jobs.items():
-            if c is conn:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
+        process would have been stopped (SIGTERM: training saves its resume point), once."""
+        self.jobs[pid].hung_up = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
     def loop(self) -> None:
         while not self.stopping and os.getppid() == self.parent:
-            conns = [c for c, _, _ in self.jobs.values()]
-            ready, _, _ = select.select([self.listener, *conns], [], [], 0.05)
+            waiting = {job.conn: pid for pid, job in self.jobs.items() if not job.hung_up}
+            ready, _, _ = select.select([self.listener, *waiting], [], [], 0.05)
             for r in ready:
                 if r is self.listener:
                     self.accept()
-                elif not r.recv(1, socket.MSG_PEEK):
-                    self.hung_up(r)
+                elif not r.recv(1, socket.MSG_PEEK):  # a job sends nothing after its request: this is its end
+                    self.hang_up(waiting[r])
             self.reap()
         self.close()
 
@@ -242,9 +247,9 @@ class _Server:
         self.listener.close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+            os.rmdir(os.path.dirname(self.path))  # start's folder, if nothing else is in it
         for pid in list(self.jobs):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+            self.hang_up(pid)
         deadline = time.monotonic() + 30
         while self.jobs and time.monotonic() < deadline:
             self.reap()
