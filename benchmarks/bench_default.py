@@ -3,12 +3,13 @@
 "Before" is the code and params.yaml of a git ref (default: the commit at which issue 20 was filed), run from a
 worktree of it; "after" is this checkout's code on the same design (that params.yaml, its keys carried over to
 today's schema; today's defaults for everything it does not set: the joint Lanczos run for both ends of the
-spectrum, the power-iteration check on the first seed of each setting, tracking warm-started). Both run through
-Snakemake with the same cores, one after the other, and the benchmark prints the wall and CPU seconds of each whole
-run (Snakemake and all its jobs, user + system time) and, per step of the pipeline:
-jobs, wall seconds and CPU seconds per job (Snakemake's benchmark files), Hessian-vector products per run (the
-spectrum step's products, counted; training's tracking products), and the start-up time of the step's process
-(importing its module, median of 3), each as after / before.
+spectrum from Hutchinson's first vector, the power-iteration check on the first seed's clean runs at every batch
+size, tracking warm-started, the step server). Both run through Snakemake with the same cores, one after the other,
+and the benchmark prints the wall and CPU seconds of each whole run (Snakemake and all its jobs, user + system time)
+and, per step of the pipeline: jobs, wall seconds and CPU seconds per job (Snakemake's benchmark files, plus the
+step server's log for the steps it ran), Hessian-vector products per run (the spectrum step's products, counted;
+training's tracking products), and the start-up time of the step's process (importing its module, median of 3),
+each as after / before.
 
 Usage: python benchmarks/bench_default.py [--before REF] [--cores N] [--quick] [--keep DIR]
 --quick: one seed (the first) of the design: a quarter of the runs, for a check in a few minutes.
@@ -33,6 +34,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BEFORE = "e0182aa"  # main when issue 20 was filed: its params.yaml is the design both sides run
 STEPS = ("train", "spectrum", "inputs", "attack")
+SERVED = "step-server.jsonl"  # the step server's log of the after side (lbhessian/stepserver.py)
 
 
 def sh(*cmd, cwd=ROOT, **kw):
@@ -58,7 +60,7 @@ def run(code: Path, cfg: dict, work: Path, cores: int) -> tuple[float, float]:
     work.mkdir(parents=True, exist_ok=True)
     config = work / "config.yaml"
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    env = {**os.environ, "PYTHONPATH": str(code / "src")}
+    env = {**os.environ, "PYTHONPATH": str(code / "src"), "LBH_STEP_SERVER_LOG": str(work / SERVED)}
     t0, c0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     snakemake = Path(sys.executable).parent / "snakemake"
     subprocess.run(
@@ -82,14 +84,22 @@ def run(code: Path, cfg: dict, work: Path, cores: int) -> tuple[float, float]:
 
 
 def job_seconds(work: Path) -> dict:
-    """{step: (jobs, wall seconds, CPU seconds)} from Snakemake's benchmark files."""
+    """{step: (jobs, wall seconds, CPU seconds)} from Snakemake's benchmark files, plus the CPU seconds of the steps
+    the step server ran for those jobs (its log: a job's own figures cover only the process that waited)."""
+    served = {step: 0.0 for step in STEPS}
+    if (work / SERVED).exists():
+        for line in (work / SERVED).read_text().splitlines():
+            row = json.loads(line)
+            if row["argv"][0] in served:
+                served[row["argv"][0]] += row["user"] + row["system"]
     out = {}
     for step in STEPS:
         rows = []
         for tsv in (work / "results" / "benchmarks" / step).rglob("*.tsv"):
             with open(tsv) as f:
                 rows.append(next(csv.DictReader(f, delimiter="\t")))
-        out[step] = (len(rows), sum(float(r["s"]) for r in rows), sum(float(r["cpu_time"]) for r in rows))
+        cpu = sum(float(r["cpu_time"]) for r in rows) + served[step]
+        out[step] = (len(rows), sum(float(r["s"]) for r in rows), cpu)
     return out
 
 
@@ -148,18 +158,20 @@ def largest_differences(before: dict, after: dict) -> dict:
     return out
 
 
-def startup(code: Path) -> dict:
-    """Median seconds to import each step's module in a fresh process (3 runs): a job's fixed start-up."""
+def _median_seconds(code: Path, module: str) -> float:
     env = {**os.environ, "PYTHONPATH": str(code / "src")}
-    out = {}
-    for step in STEPS + ("collect", "claims", "page"):
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", f"import lbhessian.steps.{step}"], check=True, env=env)
-            times.append(time.perf_counter() - t0)
-        out[step] = statistics.median(times)
-    return out
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", f"import {module}"], check=True, env=env)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def startup(code: Path) -> dict:
+    """Median seconds to import each step's module in a fresh process (3 runs): a job's fixed start-up when it
+    runs its step itself (without a step server, or its steps not served)."""
+    return {step: _median_seconds(code, f"lbhessian.steps.{step}") for step in (*STEPS, "collect", "claims", "page")}
 
 
 def main() -> None:
@@ -220,8 +232,13 @@ def main() -> None:
         + ", ".join(f"{c} {d:.1e}" for c, d in sorted(diffs.items()))
     )
     print(
-        "start-up (import) seconds per job: "
+        "start-up (import) seconds of a job that runs its step itself: "
         + ", ".join(f"{s} {starts['before'][s]:.2f} -> {starts['after'][s]:.2f}" for s in starts["after"])
+    )
+    served = sum(1 for _ in (base / "after" / SERVED).open()) if (base / "after" / SERVED).exists() else 0
+    print(
+        f"after: {served} jobs ran their step in the step server; such a job's own process imports lbhessian.cli "
+        f"only: {_median_seconds(ROOT, 'lbhessian.cli'):.2f} s"
     )
 
 
