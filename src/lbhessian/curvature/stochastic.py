@@ -1,9 +1,10 @@
 """Stochastic estimators on any operator: Hutchinson's trace and the spectral density by stochastic Lanczos
 quadrature (SLQ). Start vectors are seeded Rademacher vectors, as in the solvers.
 
-A Lanczos run started from Hutchinson's s-th vector z_s (``hutchinson_vector``) gives that sample for free: its
-first product is H q0 with q0 = z_s / ||z_s||, so z_s^T H z_s = ||z_s||^2 alpha_1 (``lanczos_sample``), and
-``hutchinson_trace(..., first=...)`` takes such known samples and spends products on the others only.
+A Lanczos run gives one sample for free: its first product is H q0 with q0 = v0 / ||v0||, so v0^T H v0 =
+||v0||^2 alpha_1 (``lanczos_sample``). Where v0 is drawn with E[v0 v0^T] = I (the solvers' Gaussian start, or
+Hutchinson's own z_s from ``hutchinson_vector``) that is a Hutchinson sample, and ``hutchinson_trace(...,
+first=...)`` takes it in place of its first vector and spends products on the others only.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ def hutchinson_trace(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Hutchinson's trace estimate E[z^T H z] with Rademacher z: (mean, standard error), each ``(B,)``.
 
-    ``first``: the known samples z_s^T H z_s of the first vectors (``(B,)`` for one, ``(n, B)`` for n), e.g. from a
-    Lanczos run started at ``hutchinson_vector(op, 0, seed=seed)`` (``lanczos_sample``); only the other
-    ``samples - n`` cost products, and the mean and standard error are over all ``samples``."""
+    ``first``: n samples v^T H v already known (``(B,)`` for one, ``(n, B)`` for n), of vectors independent of the
+    others with E[v v^T] = I (a Lanczos run's start: ``lanczos_sample``); they take the place of the first n
+    Rademacher vectors, and only the other ``samples - n`` cost products. Each sample is unbiased, so the mean is;
+    the standard error (the samples' spread / sqrt(samples)) stays unbiased for its variance though a Gaussian
+    sample's variance differs from a Rademacher one's."""
     if not isinstance(samples, int) or samples < 1:
         raise LbhError(f"trace_samples: expected a positive integer, got {samples!r}")
     known = (

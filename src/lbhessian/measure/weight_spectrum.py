@@ -8,11 +8,10 @@ along (v1, v2); see ``curvature.landscape`` for the scale rule.
 
 How: Lanczos (``both_ends`` when cfg["bottom"] is "joint": top-k and the most negative eigenvalue from one Krylov
 space; else ``lanczos`` and a separate ``min_eigenvalue``) or deflated power iteration; Hutchinson's trace over
-cfg["trace_samples"] Rademacher vectors. When the main method is Lanczos and the trace is measured, the Lanczos run
-starts from Hutchinson's first vector z_1 instead of a Gaussian: its first product gives z_1^T H z_1 = d alpha_1,
-so the trace's first sample costs no product ("trace_free_samples": 1; "matvecs_by_part"'s "trace" counts the
-others only). The trace is the same estimate over the same vectors; the eigenvalues move within ``tol`` (another
-start vector).
+cfg["trace_samples"] vectors. The Lanczos run's Gaussian start g (E[g g^T] = I, as a Hutchinson vector) is the
+trace's first sample: its first product gives g^T H g = ||g||^2 alpha_1 for free ("trace_free_samples": 1;
+"matvecs_by_part"'s "trace" counts the Rademacher samples 2.. only). The eigenvalues are those of the same Lanczos
+run as without the trace, bit for bit.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from lbhessian.curvature import (
     WeightHessian,
     both_ends,
     hutchinson_trace,
-    hutchinson_vector,
     lanczos,
     lanczos_sample,
     min_eigenvalue,
@@ -35,6 +33,7 @@ from lbhessian.curvature import (
     slq_density,
 )
 from lbhessian.curvature.base import model_device
+from lbhessian.curvature.krylov import random_vectors
 from lbhessian.curvature.landscape import loss_1d, loss_2d
 
 SEED = 0  # start vectors of every solver; fixed so reruns give the same numbers
@@ -95,17 +94,18 @@ def _trace_and_density(op: WeightHessian, cfg: dict, parts: _Parts, first: torch
 
 
 def _main_solve(op: WeightHessian, k_run: int, cfg: dict) -> tuple:
-    """(top-k result, bottom result from the same run or None, the trace's first sample or None). Lanczos with the
-    trace measured starts from Hutchinson's first vector, whose sample it then gives for free."""
+    """(top-k result, bottom result from the same run or None, the trace's first sample or None). Lanczos's start
+    vector, the Gaussian it draws for ``SEED``, is also a Hutchinson vector: with the trace measured its sample is
+    handed on (it costs no product)."""
     solver = {"tol": cfg["tol"], "max_iter": cfg["max_iter"], "seed": SEED}
     if cfg["method"] != "lanczos":
         return power_iteration(op, k_run, **solver), None, None
-    v0 = hutchinson_vector(op, 0, seed=SEED + 3) if cfg["trace_samples"] > 0 else None
+    v0 = random_vectors(op, SEED)  # what Lanczos draws for SEED without a v0: the same run, bit for bit
     if cfg["bottom"] == "joint":  # one Krylov space for the top-k and the most negative eigenvalue
         main, low = both_ends(op, k_run, **solver, v0=v0)
     else:
         main, low = lanczos(op, k_run, **solver, v0=v0), None
-    return main, low, (lanczos_sample(main, v0) if v0 is not None else None)
+    return main, low, (lanczos_sample(main, v0) if cfg["trace_samples"] > 0 else None)
 
 
 def weight_spectrum_of(
