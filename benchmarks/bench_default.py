@@ -210,6 +210,7 @@ def main() -> None:
         f"after {cpu['after']:.0f}, ratio {cpu['after'] / cpu['before']:.2f}"
     )
     print("step | jobs | wall s/job before -> after (ratio) | CPU s/job before -> after (ratio)")
+    print("(CPU s/job: Snakemake's samples, short of system time, except steps the step server ran: exact)")
     total = {"before": 0.0, "after": 0.0}
     for step in STEPS:
         (nb, wb, cb), (na, wa, ca) = jobs["before"][step], jobs["after"][step]
