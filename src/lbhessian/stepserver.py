@@ -119,13 +119,14 @@ def _wait(conn: socket.socket, pid: int, rest: bytes) -> int:
 
 
 # ------------------------------------------------------------------------------------------------------ server side
-def _child(conn: socket.socket, request: dict, fds: list[int], listener: socket.socket) -> None:
+def _child(request: dict, fds: list[int], server_sockets: list[socket.socket]) -> None:
     """In the forked child: become the job's process (streams, directory, environment, default signal handlers) and
-    run the step as ``python -m lbhessian`` would; never returns."""
+    run the step as ``python -m lbhessian`` would; never returns. ``server_sockets``: the server's own (its
+    listener, every job's connection), closed here."""
     code = 1
     try:
-        listener.close()
-        conn.close()
+        for sock in server_sockets:
+            sock.close()
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -199,7 +200,7 @@ class _Server:
             stream.flush()
         pid = os.fork()
         if pid == 0:
-            _child(conn, request, fds, self.listener)
+            _child(request, fds, [self.listener, conn, *(job.conn for job in self.jobs.values())])
         for fd in fds:
             os.close(fd)
         self.jobs[pid] = _Job(conn, request["argv"])
@@ -282,6 +283,8 @@ def start(*, kernels: str, threads: int) -> None:
     from lbhessian.core.kernels import pin
 
     if os.environ.get(ENV) == "off":  # the user's choice: every job imports torch itself
+        return
+    if not sys.platform.startswith("linux"):  # fork after importing torch is only known safe there
         return
     folder = tempfile.mkdtemp(prefix="lbh-steps-")
     path = os.path.join(folder, "server.sock")
