@@ -16,7 +16,7 @@ include: "workflow/rules/measure.smk"
 include: "workflow/rules/report.smk"
 
 
-# Local jobs run their steps in a process that has imported torch once (lbhessian/stepserver.py); SLURM jobs do not.
+# Local jobs run their steps in a process that has imported torch once (lbhessian/stepserver/); SLURM jobs do not.
 onstart:
     if workflow.local_exec:
         stepserver.start(kernels=config["runtime"]["kernels"], threads=THREADS)

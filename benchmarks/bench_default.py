@@ -34,7 +34,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BEFORE = "e0182aa"  # main when issue 20 was filed: its params.yaml is the design both sides run
 STEPS = ("train", "spectrum", "inputs", "attack")
-SERVED = "step-server.jsonl"  # the step server's log of the after side (lbhessian/stepserver.py)
+SERVED = "step-server.jsonl"  # the step server's log of the after side (lbhessian/stepserver/)
 
 
 def sh(*cmd, cwd=ROOT, **kw):

@@ -1,4 +1,4 @@
-"""The step server (lbhessian/stepserver.py): a step a job hands to it computes bit for bit what the job's own
+"""The step server (lbhessian/stepserver/): a step a job hands to it computes bit for bit what the job's own
 process computes, ends with the same status and message, stops on the job's signals as the job's own process would,
 and is not used where it must not be (SLURM jobs, other kernel settings). Every job here is a real `python -m
 lbhessian` process; the server's log (LBH_STEP_SERVER_LOG) tells which ones it ran."""
