@@ -16,24 +16,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.configs import one_run_yaml
 from helpers.workflow import run_flags, without_timings
 from lbhessian import stepserver
 from lbhessian.core.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = """
-results: results
-runtime: {threads: 1}
-data: {root: data}
-train:
-  experiments: [{dataset: mnist5k, model: M1, train_size: 1024, test_size: 64}]
-  batch_sizes: [8]
-  seeds: [0]
-  optimizer: {lr: 0.01, momentum: 0.9}
-  stop: {rule: epochs, epochs: 2, target_loss: 0.1}
-  track: {every: 1, samples: 64, iters: 5}
-spectrum: {top_k: 2, max_iter: 20, samples: 128, trace_samples: 2, check_power: all}
-"""
+CONFIG = one_run_yaml(
+    epochs=2,
+    train={"track": {"every": 1, "samples": 64, "iters": 5}},
+    spectrum={"top_k": 2, "max_iter": 20, "samples": 128, "trace_samples": 2, "check_power": "all"},
+)
 
 
 def _env(**extra) -> dict[str, str]:

@@ -23,27 +23,14 @@ import pytest
 import torch
 from slurm_cluster import PROFILE_LOCAL, PROFILE_SLURM, REPO, SlurmCluster, run_snakemake
 
+from helpers.configs import one_run_yaml
 from helpers.workflow import run_flags
 from lbhessian.core.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
-# One run with epochs of 128 steps (a second or more each on one thread): a signal sent when the log
-# shows epoch 1 lands mid-epoch 2 or 3, never on a boundary by chance.
-CONFIG = """
-results: results
-runtime: {threads: 1}
-data: {root: data}
-train:
-  experiments: [{dataset: mnist5k, model: M1, train_size: 1024, test_size: 64}]
-  batch_sizes: [8]
-  seeds: [0]
-  optimizer: {lr: 0.01, momentum: 0.9}
-  stop: {rule: epochs, epochs: 3, target_loss: 0.1}
-  augment: true
-  track: {every: 0}
-spectrum: {top_k: 1, max_iter: 10}
-"""
+# One run with epochs of 128 steps: a signal sent when the log shows epoch 1 lands mid-epoch 2 or 3.
+CONFIG = one_run_yaml(epochs=3, train={"augment": True, "track": {"every": 0}}, spectrum={"top_k": 1, "max_iter": 10})
 RUN = "results/runs/mnist5k/M1/clean/bs8/seed0"
 STEPS = 1024 // 8
 FILES = ("checkpoint.pt", "history.csv", "metrics.json", "resume.pt")

@@ -9,14 +9,14 @@ import signal
 import socket
 import sys
 
-from lbhessian.stepserver.protocol import ENV, FORWARDED, fingerprint, read_line
+from lbhessian.stepserver.protocol import ENV, FORWARDED, OFF, fingerprint, read_line
 
 
 def run_served(argv: list[str]) -> int | None:
     """Run ``lbhessian <argv>`` in the step server; its exit status, or None where this process must run the step
     itself (no server, a SLURM job, a server of other kernels or code)."""
     path = os.environ.get(ENV)
-    if not path or path == "off" or "SLURM_JOB_ID" in os.environ:
+    if not path or path == OFF or "SLURM_JOB_ID" in os.environ:
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

@@ -10,7 +10,10 @@ import sys
 import tempfile
 import time
 
-from lbhessian.stepserver.protocol import ENV, READY_SECONDS, THREAD_ENV
+from lbhessian.core.kernels import pin
+from lbhessian.stepserver.protocol import ENV, OFF, THREAD_ENV
+
+READY_SECONDS = 60  # the longest start waits for the server to accept
 
 _started: list[tuple[subprocess.Popen, str]] = []
 
@@ -18,9 +21,7 @@ _started: list[tuple[subprocess.Popen, str]] = []
 def start(*, kernels: str, threads: int) -> None:
     """Start the server for this process's jobs (the Snakefile's onstart) with the kernels and thread counts its
     jobs will have, and wait until it accepts: its socket then goes into the environment that jobs inherit."""
-    from lbhessian.core.kernels import pin
-
-    if os.environ.get(ENV) == "off":  # the user's choice: every job imports torch itself
+    if os.environ.get(ENV) == OFF:  # the user's choice: every job imports torch itself
         return
     if not sys.platform.startswith("linux"):  # fork after importing torch is only known safe there
         return

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 ENV = "LBH_STEP_SERVER"
+OFF = "off"  # ENV's value for no server (set before Snakemake starts)
 LOG_ENV = "LBH_STEP_SERVER_LOG"
 SERVED = ("data", "train", "spectrum", "inputs", "attack")  # the steps that import torch; they are imported up front
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -22,7 +23,6 @@ KERNEL_ENV_PREFIXES += ("TORCH_", "LD_", "PYTHONHASHSEED")
 THREAD_ENV = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 THREAD_ENV += ("VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 PACKAGE = Path(__file__).resolve().parents[1]  # lbhessian/
-READY_SECONDS = 60
 
 
 def fingerprint(env) -> str:

@@ -4,6 +4,7 @@ would (``python -m lbhessian.stepserver.server SOCKET PARENT_PID``; lifecycle.st
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -42,9 +43,10 @@ def _child(request: dict, fds: list[int], server_sockets: list[socket.socket]) -
 
         main(request["argv"])
         code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        if e.code is not None and not isinstance(e.code, int):
+    except SystemExit as e:  # as the interpreter ends on it: a number (or None) is the status, anything else printed
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or 0
+        else:
             print(e.code, file=sys.stderr)
     except BaseException:  # what the interpreter would print and exit with
         import traceback
@@ -156,8 +158,6 @@ class _Server:
 
 def serve(path: str, parent: int) -> None:
     """Import the steps, listen on ``path`` and serve until SIGTERM or until process ``parent`` (Snakemake) ends."""
-    import importlib
-
     for step in SERVED:
         importlib.import_module(f"lbhessian.steps.{step}")
     server = _Server(path, parent)
