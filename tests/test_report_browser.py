@@ -97,8 +97,15 @@ def report(tmp_path_factory):
 def _shown(driver):
     """The one view on screen, checked not empty: it has text and height."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    views = [v for v in driver.find_elements(By.CSS_SELECTOR, "section.view") if v.is_displayed()]
+    def displayed(d):
+        return [v for v in d.find_elements(By.CSS_SELECTOR, "section.view") if v.is_displayed()]
+
+    # A loaded page whose layout lags (CI, 2 cores shared with the SLURM lane once showed none): wait, up to 10 s,
+    # until some view is displayed; then exactly one must be.
+    WebDriverWait(driver, 10).until(displayed)
+    views = displayed(driver)
     assert len(views) == 1, [v.get_attribute("id") for v in views]
     assert len(views[0].text) > 80 and views[0].size["height"] > 150, views[0].get_attribute("id")
     return views[0]
